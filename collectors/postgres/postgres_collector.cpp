@@ -1,0 +1,280 @@
+// PostgreSQL collector (see postgres_collector.h).
+#include "postgres/postgres_collector.h"
+
+#include <libpq-fe.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+namespace lagwatch {
+namespace {
+
+// One statement per cycle. Functions that fail on the other role are guarded by CASE.
+// sampled_at is taken right before it is sent, so the primary's position is recorded no
+// later than it was read and a replica's lag is never understated.
+constexpr const char* kStatusQuery = R"sql(
+SELECT pg_is_in_recovery() AS in_recovery,
+  CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END AS current_lsn,
+  pg_last_wal_replay_lsn()::text AS replay_lsn,
+  pg_last_wal_receive_lsn()::text AS receive_lsn,
+  CASE WHEN pg_is_in_recovery() THEN
+    extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::text END
+    AS reported_lag_seconds,
+  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END AS replay_paused,
+  (SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay') AS apply_delay_ms,
+  (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver_status,
+  (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver LIMIT 1) AS receiver_source,
+  CASE WHEN NOT pg_is_in_recovery() THEN
+    (SELECT coalesce(json_agg(json_build_object(
+       'application_name', application_name, 'state', state,
+       'sent_lsn', sent_lsn::text, 'write_lsn', write_lsn::text,
+       'flush_lsn', flush_lsn::text, 'replay_lsn', replay_lsn::text,
+       'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),
+       'replay_lag', extract(epoch FROM replay_lag))), '[]')::text
+     FROM pg_stat_replication) END AS standbys_json
+)sql";
+
+std::optional<Position> lsn_field(const std::optional<std::string>& text, const char* what) {
+  if (!text) return std::nullopt;
+  auto p = parse_pg_lsn(*text);
+  if (!p) throw std::runtime_error(std::string(what) + " is not an LSN: \"" + *text + "\"");
+  return p;
+}
+
+std::optional<double> number_field(const std::optional<std::string>& text, const char* what) {
+  if (!text) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    double v = std::stod(*text, &used);
+    if (used != text->size() || !std::isfinite(v)) throw std::invalid_argument(what);
+    return v;
+  } catch (const std::exception&) {
+    throw std::runtime_error(std::string(what) + " is not a number: \"" + *text + "\"");
+  }
+}
+
+std::optional<bool> bool_field(const std::optional<std::string>& text, const char* what) {
+  if (!text) return std::nullopt;
+  if (*text == "t" || *text == "true") return true;
+  if (*text == "f" || *text == "false") return false;
+  throw std::runtime_error(std::string(what) + " is not a boolean: \"" + *text + "\"");
+}
+
+std::optional<Position> json_lsn(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  return lsn_field(j[key].get<std::string>(), key);
+}
+
+std::optional<double> json_number(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
+}
+
+std::string quote_conninfo_value(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+CollectionError classify(const pqxx::sql_error& e) {
+  const auto& state = e.sqlstate();
+  if (state.rfind("28", 0) == 0 || state == "42501") return CollectionError::auth;
+  if (state == "57014") return CollectionError::timeout;  // statement_timeout
+  return CollectionError::query;
+}
+
+CollectionError classify_connect(const std::string& message) {
+  for (const char* needle : {"password authentication failed", "no pg_hba.conf entry",
+                             "authentication failed", "role \"", "fe_sendauth"})
+    if (message.find(needle) != std::string::npos) return CollectionError::auth;
+  if (message.find("timeout expired") != std::string::npos) return CollectionError::timeout;
+  return CollectionError::connect;
+}
+
+std::string first_line(std::string s) {
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+class PostgresCollector final : public Collector {
+ public:
+  explicit PostgresCollector(const CollectorContext& c)
+      : conninfo_(postgres_connection_string(c.node->dsn,
+                                             c.node->password ? c.node->password->value : "",
+                                             c.timeout)) {}
+
+  NodeSample collect(const Clock& clock) override {
+    NodeSample sample;
+    auto started = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      aborted_ = false;
+    }
+    try {
+      if (!conn_ || !conn_->is_open()) connect();
+      {
+        std::lock_guard lock(mutex_);
+        if (aborted_) throw Aborted{};
+        socket_ = conn_->sock();
+      }
+      pqxx::nontransaction tx(*conn_);
+      sample.sampled_at = clock.now();
+      pqxx::result r = tx.exec(kStatusQuery);
+      release_socket();
+      if (r.size() != 1) throw std::runtime_error("status query returned no row");
+      const auto row = r[0];
+      auto field = [&](const char* name) -> std::optional<std::string> {
+        if (row[name].is_null()) return std::nullopt;
+        return row[name].c_str();
+      };
+      PgStatusRow status{field("in_recovery"),  field("current_lsn"),
+                         field("replay_lsn"),   field("receive_lsn"),
+                         field("reported_lag_seconds"), field("replay_paused"),
+                         field("apply_delay_ms"), field("receiver_status"),
+                         field("receiver_source"), field("standbys_json")};
+      fill_postgres_sample(status, sample);
+    } catch (const Aborted&) {
+      fail(sample, CollectionError::timeout, "collection exceeded its timeout");
+    } catch (const pqxx::sql_error& e) {
+      fail(sample, was_aborted() ? CollectionError::timeout : classify(e), first_line(e.what()));
+    } catch (const pqxx::broken_connection& e) {
+      std::string message = first_line(e.what());
+      fail(sample, was_aborted() ? CollectionError::timeout : classify_connect(message), message);
+    } catch (const std::exception& e) {
+      fail(sample, was_aborted() ? CollectionError::timeout : CollectionError::query,
+           first_line(e.what()));
+    }
+    sample.duration = std::chrono::steady_clock::now() - started;
+    return sample;
+  }
+
+  void abort() override {
+    std::lock_guard lock(mutex_);
+    aborted_ = true;
+    // shutdown() wakes a thread blocked reading this socket without closing the descriptor,
+    // which stays owned by libpq until the collecting thread drops the connection.
+    if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+  }
+
+ private:
+  struct Aborted {};
+
+  void connect() {
+    conn_.reset();
+    conn_ = std::make_unique<pqxx::connection>(conninfo_);
+  }
+
+  void release_socket() {
+    std::lock_guard lock(mutex_);
+    socket_ = -1;
+  }
+
+  bool was_aborted() {
+    std::lock_guard lock(mutex_);
+    return aborted_;
+  }
+
+  void fail(NodeSample& sample, CollectionError error, std::string message) {
+    release_socket();
+    sample.error = error;
+    sample.error_message = std::move(message);
+    sample.role = Role::unknown;
+    conn_.reset();  // reconnect next time: the connection's state is unknown
+  }
+
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
+  int socket_ = -1;
+  bool aborted_ = false;
+};
+
+}  // namespace
+
+void fill_postgres_sample(const PgStatusRow& row, NodeSample& sample) {
+  auto in_recovery = bool_field(row.in_recovery, "pg_is_in_recovery()");
+  if (!in_recovery) throw std::runtime_error("pg_is_in_recovery() returned NULL");
+  if (!*in_recovery) {
+    sample.role = Role::primary;
+    sample.writable = true;
+    sample.current_position = lsn_field(row.current_lsn, "pg_current_wal_lsn()");
+    if (!sample.current_position) throw std::runtime_error("pg_current_wal_lsn() returned NULL");
+    if (row.standbys_json) {
+      auto list = nlohmann::json::parse(*row.standbys_json);
+      for (const auto& s : list) {
+        StandbyStream standby;
+        standby.application_name = s.value("application_name", "");
+        if (s.contains("state") && s["state"].is_string()) standby.state = s["state"];
+        standby.sent = json_lsn(s, "sent_lsn");
+        standby.write = json_lsn(s, "write_lsn");
+        standby.flush = json_lsn(s, "flush_lsn");
+        standby.replay = json_lsn(s, "replay_lsn");
+        standby.write_lag_seconds = json_number(s, "write_lag");
+        standby.flush_lag_seconds = json_number(s, "flush_lag");
+        standby.replay_lag_seconds = json_number(s, "replay_lag");
+        sample.standbys.push_back(std::move(standby));
+      }
+    }
+    return;
+  }
+  sample.role = Role::replica;
+  ReplicationChannel channel;
+  channel.replayed = lsn_field(row.replay_lsn, "pg_last_wal_replay_lsn()");
+  channel.received = lsn_field(row.receive_lsn, "pg_last_wal_receive_lsn()");
+  // NULL until the first transaction is replayed: unknown, not 0.
+  channel.reported_lag_seconds = number_field(row.reported_lag_seconds, "replay lag");
+  if (channel.reported_lag_seconds)
+    channel.reported_lag_seconds = std::max(0.0, *channel.reported_lag_seconds);
+  auto paused = bool_field(row.replay_paused, "pg_is_wal_replay_paused()");
+  if (paused) channel.applying = !*paused;
+  if (auto delay_ms = number_field(row.apply_delay_ms, "recovery_min_apply_delay"))
+    channel.apply_delay_seconds = *delay_ms / 1000.0;
+  // No row in pg_stat_wal_receiver means no receiver process: not streaming.
+  channel.connected = row.receiver_status && *row.receiver_status == "streaming";
+  if (row.receiver_source) channel.source = *row.receiver_source;
+  sample.channels.push_back(std::move(channel));
+}
+
+std::string postgres_connection_string(const std::string& dsn, const std::string& password,
+                                       std::chrono::nanoseconds timeout) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error ? first_line(error) : "cannot parse the dsn";
+    PQfreemem(error);
+    throw std::runtime_error(message);
+  }
+  std::string out;
+  for (auto* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    std::string key = o->keyword;
+    if (key == "password" || key == "connect_timeout" || key == "application_name") continue;
+    out += key + "=" + quote_conninfo_value(o->val) + " ";
+  }
+  PQconninfoFree(options);
+  // libpq waits forever by default, and rounds connect_timeout below 2 s up to 2 s.
+  auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  auto connect_s = std::max<long long>(2, (timeout_ms + 999) / 1000);
+  out += "connect_timeout=" + std::to_string(connect_s) + " ";
+  out += "application_name='lagwatch' ";
+  // The server gives up on a statement before lagwatch would abort it.
+  out += "options=" + quote_conninfo_value("-c statement_timeout=" + std::to_string(timeout_ms) +
+                                           " -c lock_timeout=" + std::to_string(timeout_ms));
+  if (!password.empty()) out += " password=" + quote_conninfo_value(password);
+  return out;
+}
+
+std::unique_ptr<Collector> make_postgres_collector(const CollectorContext& context) {
+  return std::make_unique<PostgresCollector>(context);
+}
+
+}  // namespace lagwatch

@@ -1,0 +1,12 @@
+// register_builtin_collectors(): the one place that lists the engines lagwatch knows.
+#include "builtin.h"
+
+#include "postgres/postgres_collector.h"
+
+namespace lagwatch {
+
+void register_builtin_collectors(CollectorRegistry& registry) {
+  registry.add("postgres", [](const CollectorContext& c) { return make_postgres_collector(c); });
+}
+
+}  // namespace lagwatch

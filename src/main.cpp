@@ -1,0 +1,131 @@
+// lagwatch's entry point: flags, config, wiring of collectors → scheduler → snapshots → HTTP.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "api.h"
+#include "builtin.h"
+#include "collector.h"
+#include "config.h"
+#include "http_server.h"
+#include "scheduler.h"
+#include "snapshot_store.h"
+
+namespace {
+
+std::string engines_of(const lagwatch::CollectorRegistry& registry) {
+  std::string out;
+  for (const auto& e : registry.engines()) out += (out.empty() ? "" : ", ") + e;
+  return out;
+}
+
+// Checks what toml parsing cannot: that every engine named has a collector.
+void check_engines(const lagwatch::Config& config, const lagwatch::CollectorRegistry& registry) {
+  for (const auto& c : config.clusters)
+    if (!registry.has(c.engine))
+      throw lagwatch::ConfigError(config.path + ": cluster \"" + c.name + "\": engine \"" +
+                                  c.engine + "\" has no collector (known: " +
+                                  engines_of(registry) + ")");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lagwatch: measures database replication lag, publishes it to Prometheus, and "
+               "tells routers which replicas are fit to serve reads."};
+  std::string config_path, check_path, log_level = "info";
+  bool version = false;
+  app.add_option("--config", config_path, "The config file (TOML)");
+  app.add_option("--check-config", check_path, "Check this config file and exit");
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_flag("--version", version, "Print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "lagwatch " << LAGWATCH_VERSION << " (revision " << LAGWATCH_REVISION << ")\n";
+    return 0;
+  }
+  spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  lagwatch::CollectorRegistry registry;
+  lagwatch::register_builtin_collectors(registry);
+
+  if (!check_path.empty()) {
+    try {
+      auto config = lagwatch::load_config(check_path);
+      check_engines(config, registry);
+      std::size_t nodes = 0;
+      for (const auto& c : config.clusters) nodes += c.nodes.size();
+      std::cout << check_path << ": ok (" << config.clusters.size() << " clusters, " << nodes
+                << " nodes)\n";
+      return 0;
+    } catch (const lagwatch::ConfigError& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "lagwatch: --config FILE is required (or --check-config FILE)\n";
+    return 2;
+  }
+
+  lagwatch::Config config;
+  try {
+    config = lagwatch::load_config(config_path);
+    check_engines(config, registry);
+  } catch (const lagwatch::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+
+  // Signals are taken synchronously by this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  lagwatch::SystemClock clock;
+  lagwatch::SnapshotStore store;
+  std::unique_ptr<lagwatch::Scheduler> scheduler;
+  std::unique_ptr<lagwatch::HttpServer> server;
+  try {
+    scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
+    auto api = std::make_shared<lagwatch::Api>(store, lagwatch::ApiOptions{});
+    lagwatch::HttpServerOptions http;
+    http.listen = config.server.listen;
+    server = std::make_unique<lagwatch::HttpServer>(
+        http, [api](const lagwatch::HttpRequest& r, lagwatch::Responder respond) {
+          api->handle(r, std::move(respond));
+        });
+  } catch (const std::exception& e) {
+    std::cerr << "lagwatch: " << e.what() << "\n";
+    return 1;
+  }
+  scheduler->start();
+  server->start();
+  spdlog::info("msg=\"lagwatch started\" version={} listen={} port={} clusters={}", LAGWATCH_VERSION,
+               config.server.listen, server->port(), config.clusters.size());
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      spdlog::warn("msg=\"SIGHUP received; reloading is not supported yet, restart to apply a "
+                   "new config\"");
+      continue;
+    }
+    spdlog::info("msg=\"stopping\" signal={}", sig);
+    break;
+  }
+  server->stop();
+  scheduler->stop();
+  return 0;
+}

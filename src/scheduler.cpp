@@ -1,0 +1,180 @@
+// Scheduler and worker pool (see scheduler.h).
+#include "scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "units.h"
+
+namespace lagwatch {
+
+WorkerPool::WorkerPool(std::size_t threads) {
+  for (std::size_t i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lock(mutex_);
+          cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+          if (stopping_) return;  // queued collections are dropped: nobody will read them
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+        job();
+      }
+    });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::submit(std::function<void()> job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+Scheduler::Scheduler(std::vector<ClusterConfig> clusters, const CollectorRegistry& registry,
+                     const Clock& clock, SnapshotStore& store, std::size_t workers)
+    : clock_(clock), store_(store) {
+  std::size_t node_count = 0;
+  std::vector<std::string> names;
+  for (auto& config : clusters) {
+    auto cluster = std::make_unique<Cluster>();
+    cluster->config = std::move(config);
+    for (const auto& node_config : cluster->config.nodes) {
+      Node node;
+      node.config = &node_config;
+      node.collector = registry.create(cluster->config.engine,
+                                       {&cluster->config, &node_config, cluster->config.timeout});
+      cluster->nodes.push_back(std::move(node));
+    }
+    node_count += cluster->nodes.size();
+    names.push_back(cluster->config.name);
+    clusters_.push_back(std::move(cluster));
+  }
+  store_.expect(names);
+  if (workers == 0) workers = std::clamp<std::size_t>(node_count, 1, 64);
+  pool_ = std::make_unique<WorkerPool>(workers);
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto& c : clusters_) c->next_start = now;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (auto& c : clusters_)
+      for (auto& n : c->nodes)
+        if (n.busy) n.collector->abort();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  pool_.reset();  // joins the workers; aborted collections return promptly
+}
+
+void Scheduler::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    auto now = std::chrono::steady_clock::now();
+    auto wake = now + std::chrono::hours(1);
+    for (auto& c : clusters_) {
+      if (c->in_flight && (c->outstanding == 0 || now >= c->deadline)) finish_cycle(*c);
+      if (!c->in_flight && now >= c->next_start) begin_cycle(*c, now);
+      wake = std::min(wake, c->in_flight ? c->deadline : c->next_start);
+    }
+    cv_.wait_until(lock, wake);
+  }
+}
+
+void Scheduler::begin_cycle(Cluster& cluster, std::chrono::steady_clock::time_point now) {
+  cluster.in_flight = true;
+  cluster.deadline = now + cluster.config.timeout;
+  cluster.started_at = clock_.now();
+  // Start times stay on the interval grid; a cycle that could not start on time is skipped,
+  // not run twice to catch up.
+  cluster.next_start += cluster.config.interval;
+  if (cluster.next_start <= now) cluster.next_start = now + cluster.config.interval;
+  cluster.results.assign(cluster.nodes.size(), std::nullopt);
+  cluster.outstanding = 0;
+  std::uint64_t cycle = cluster.cycle + 1;
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    Node& node = cluster.nodes[i];
+    if (node.busy) continue;  // still stuck in the previous cycle: reported as a timeout
+    node.busy = true;
+    ++cluster.outstanding;
+    pool_->submit([this, &cluster, &node, i, cycle] {
+      NodeSample sample = node.collector->collect(clock_);
+      {
+        std::lock_guard lock(mutex_);
+        node.busy = false;
+        if (cluster.in_flight && cluster.cycle + 1 == cycle && !cluster.results[i]) {
+          cluster.results[i] = std::move(sample);
+          --cluster.outstanding;
+        }
+      }
+      cv_.notify_all();
+    });
+  }
+}
+
+void Scheduler::finish_cycle(Cluster& cluster) {
+  std::vector<NodeSample> samples;
+  samples.reserve(cluster.nodes.size());
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    Node& node = cluster.nodes[i];
+    if (cluster.results[i]) {
+      samples.push_back(std::move(*cluster.results[i]));
+    } else {
+      if (node.busy) node.collector->abort();
+      NodeSample timed_out;
+      timed_out.sampled_at = cluster.started_at;
+      timed_out.duration = cluster.config.timeout;
+      timed_out.error = CollectionError::timeout;
+      timed_out.error_message = "no answer within the timeout of " +
+                                format_duration(cluster.config.timeout);
+      samples.push_back(std::move(timed_out));
+    }
+    node.stats.observe(to_seconds(samples.back().duration), samples.back().error);
+  }
+  log_transitions(cluster, samples);
+  std::vector<CollectionStats> stats;
+  for (const auto& n : cluster.nodes) stats.push_back(n.stats);
+  cluster.in_flight = false;
+  ++cluster.cycle;
+  auto snapshot = std::make_shared<ClusterSnapshot>(evaluate_cluster(
+      cluster.config, samples, stats, cluster.history, cluster.cycle, clock_.now()));
+  store_.publish(std::move(snapshot));
+}
+
+void Scheduler::log_transitions(Cluster& cluster, const std::vector<NodeSample>& samples) {
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    Node& node = cluster.nodes[i];
+    const auto& s = samples[i];
+    if (s.error == node.last_error && s.error_message == node.last_error_message) continue;
+    if (s.up())
+      spdlog::info("cluster={} node={} collection recovered", cluster.config.name, node.config->name);
+    else
+      spdlog::warn("cluster={} node={} collection failed reason={} error=\"{}\"",
+                   cluster.config.name, node.config->name, error_reason(s.error), s.error_message);
+    node.last_error = s.error;
+    node.last_error_message = s.error_message;
+  }
+}
+
+}  // namespace lagwatch

@@ -1,0 +1,194 @@
+"""Integration-test fixtures: real PostgreSQL servers on 127.0.0.1 and a real lagwatch process.
+
+Servers are started by scripts/fixtures/pg (shared with scripts/demo) and always torn down,
+also when a test fails. lagwatch is started by PID and stopped by PID.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PG_FIXTURE = os.path.join(ROOT, "scripts", "fixtures", "pg")
+LAGWATCH_BIN = os.environ.get("LAGWATCH_BIN", os.path.join(ROOT, "build", "lagwatch"))
+
+
+def free_port_block(count):
+    """A base port such that base..base+count-1 are all free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count > 65000:
+            continue
+        ok = True
+        for p in range(base, base + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of %d ports on 127.0.0.1" % count)
+
+
+class PgCluster:
+    """A PostgreSQL primary (pg1) and standbys (pg2, pg3) run by scripts/fixtures/pg."""
+
+    def __init__(self, directory, base_port, standbys):
+        self.dir = directory
+        self.base_port = base_port
+        self.nodes = ["pg%d" % (i + 1) for i in range(standbys + 1)]
+
+    def run(self, *args, check=True, timeout=180):
+        r = subprocess.run([PG_FIXTURE, *args], capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("pg %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode,
+                                                              r.stdout, r.stderr))
+        return r.stdout.strip()
+
+    def port(self, node):
+        return self.base_port + self.nodes.index(node)
+
+    def sql(self, node, query):
+        return self.run("sql", self.dir, node, query)
+
+    def scenario(self, node, action, *arg):
+        return self.run("scenario", self.dir, node, action, *arg)
+
+    @property
+    def password_file(self):
+        return os.path.join(self.dir, "lagwatch.password")
+
+    def toml(self, cluster="orders", interval="500ms", timeout="400ms", extra=""):
+        lines = ["[[cluster]]", 'name = "%s"' % cluster, 'engine = "postgres"',
+                 'interval = "%s"' % interval, 'timeout = "%s"' % timeout, extra]
+        for n in self.nodes:
+            lines += ["[[cluster.node]]", 'name = "%s"' % n,
+                      'dsn = "postgresql://lagwatch@127.0.0.1:%d/postgres?sslmode=disable"'
+                      % self.port(n),
+                      'password_file = "%s"' % self.password_file]
+        return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def pg():
+    directory = tempfile.mkdtemp(prefix="lw-pg-")
+    base = free_port_block(3)
+    cluster = PgCluster(directory, base, 2)
+    try:
+        cluster.run("up", directory, "--port", str(base), "--standbys", "2", timeout=300)
+        cluster.run("load", directory, "--rate", "20")
+        yield cluster
+    finally:
+        subprocess.run([PG_FIXTURE, "down", directory], timeout=120)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Lagwatch:
+    """A lagwatch process with its own config file and port."""
+
+    def __init__(self, config_text, tmp_path):
+        self.port = free_port_block(1)
+        self.config = tmp_path / "lagwatch.toml"
+        self.config.write_text('[server]\nlisten = "127.0.0.1:%d"\n%s' % (self.port, config_text))
+        self.log = open(tmp_path / "lagwatch.log", "w+")
+        self.proc = subprocess.Popen([LAGWATCH_BIN, "--config", str(self.config)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("lagwatch exited with %d:\n%s" % (self.proc.returncode,
+                                                                     self.log_text()))
+            try:
+                if self.get("/-/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("lagwatch not ready within 15 s:\n" + self.log_text())
+
+    def log_text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def get(self, path, timeout=5):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path),
+                                        timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def scrape(self):
+        status, body = self.get("/metrics")
+        assert status == 200, body
+        return body
+
+    def samples(self):
+        """{(name, frozenset(labels.items())): value} of one scrape."""
+        out = {}
+        for family in text_string_to_metric_families(self.scrape()):
+            for s in family.samples:
+                out[(s.name, frozenset(s.labels.items()))] = s.value
+        return out
+
+    def value(self, name, **labels):
+        """The value of the one series of `name` whose labels include `labels`, or None."""
+        found = [v for (n, ls), v in self.samples().items()
+                 if n == name and all((k, val) in ls for k, val in labels.items())]
+        assert len(found) <= 1, "%s%s matches %d series" % (name, labels, len(found))
+        return found[0] if found else None
+
+    def clusters(self):
+        status, body = self.get("/api/v1/clusters")
+        assert status == 200, body
+        return json.loads(body)["clusters"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def lagwatch_factory(tmp_path):
+    started = []
+
+    def start(config_text):
+        lw = Lagwatch(config_text, tmp_path)
+        started.append(lw)
+        return lw
+
+    yield start
+    for lw in started:
+        lw.stop()
+
+
+def wait_for(what, predicate, timeout, interval=0.1):
+    """Polls `predicate` until it returns a truthy value; fails naming `what` and the last value."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
