@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -17,15 +16,15 @@
 #include <thread>
 #include <unordered_map>
 
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <curl/curl.h>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace lagwatch {
 namespace {
@@ -71,8 +70,9 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
     std::replace(pair.begin(), pair.end(), '+', ' ');
     const std::size_t eq = pair.find('=');
     std::string key = percent_decode(std::string_view(pair).substr(0, eq));
-    std::string value =
-        eq == std::string::npos ? std::string() : percent_decode(std::string_view(pair).substr(eq + 1));
+    std::string value = eq == std::string::npos
+                            ? std::string()
+                            : percent_decode(std::string_view(pair).substr(eq + 1));
     result.insert_or_assign(std::move(key), std::move(value));
   }
   return result;
@@ -218,16 +218,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_request() {
     const auto& options = core_->options;
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+        options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
     // One deadline for the whole request, not per read: a client trickling a byte at a time
     // (slowloris) is cut off like a silent one.
     stream_.expires_after(options.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -252,10 +251,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::size_t question = target.find('?');
     const std::string_view raw_path = target.substr(0, question);
     request.path = percent_decode(raw_path);
-    if (question != std::string_view::npos) request.query = parse_query(target.substr(question + 1));
+    if (question != std::string_view::npos)
+      request.query = parse_query(target.substr(question + 1));
     for (const auto& field : message) {
-      auto [it, inserted] =
-          request.headers.try_emplace(lower_ascii(to_std(field.name_string())), to_std(field.value()));
+      auto [it, inserted] = request.headers.try_emplace(lower_ascii(to_std(field.name_string())),
+                                                        to_std(field.value()));
       if (!inserted) {  // a repeated header is one comma-separated list (RFC 9110 5.3)
         it->second.append(", ").append(to_std(field.value()));
       }
@@ -279,8 +279,8 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::error("http: handler for {} {} failed: {}", request.method, raw_path, e.what());
       responder(internal_error());
     } catch (...) {
-      spdlog::error("http: handler for {} {} failed with a non-standard exception",
-                    request.method, raw_path);
+      spdlog::error("http: handler for {} {} failed with a non-standard exception", request.method,
+                    raw_path);
       responder(internal_error());
     }
     if (!state->called.load()) watch_for_hangup();
@@ -314,11 +314,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void watch_for_hangup() {
     if (closed_ || buffer_.size() != 0) return;  // pipelined bytes already buffered
     watching_ = true;
-    stream_.socket().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this(), request = request_count_](beast::error_code ec) {
-          self->on_readable(ec, request);
-        });
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this(), request = request_count_](
+                                    beast::error_code ec) { self->on_readable(ec, request); });
   }
 
   void on_readable(beast::error_code ec, std::uint64_t request) {
@@ -366,9 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void write_response(HttpResponse response, bool keep_alive) {
     response_ = {};
     response_.version(version_);
-    const unsigned status =
-        response.status >= 100 && response.status <= 999 ? static_cast<unsigned>(response.status)
-                                                          : 500u;
+    const unsigned status = response.status >= 100 && response.status <= 999
+                                ? static_cast<unsigned>(response.status)
+                                : 500u;
     response_.result(status);
     response_.set(http::field::server, "lagwatch");
     if (!response.content_type.empty() && valid_header("content-type", response.content_type)) {

@@ -19,12 +19,12 @@ password_env = "LW_TEST_PASSWORD"
 CASES = {
     # name: (config text, line, expected message fragment)
     "wrong type": ('[defaults]\ninterval = 5\n' + GOOD_NODE, 2, "interval"),
-    "unknown key": (GOOD_NODE + 'adress = "127.0.0.1:5432"\n', 10, 'did you mean "address"'),
+    "unknown key": (GOOD_NODE + 'adress = "127.0.0.1:5432"\n', 9, 'did you mean "address"'),
     "bad duration": ('[defaults]\ntimeout = "5x"\n' + GOOD_NODE, 2, '"5x"'),
     "missing password file": (GOOD_NODE.replace('password_env = "LW_TEST_PASSWORD"',
                                                 'password_file = "/nonexistent/pw"'),
-                              9, "/nonexistent/pw"),
-    "password in dsn": (GOOD_NODE.replace("lagwatch@", "lagwatch:hunter2@"), 8, "password"),
+                              8, "/nonexistent/pw"),
+    "password in dsn": (GOOD_NODE.replace("lagwatch@", "lagwatch:hunter2@"), 7, "password"),
 }
 
 

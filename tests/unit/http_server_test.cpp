@@ -398,7 +398,8 @@ TEST(HttpServer, pipelined_requests_are_answered_in_order_one_at_a_time) {
   server.start();
 
   RawClient client(server.port());
-  ASSERT_TRUE(client.send("GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      client.send("GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n"));
   ASSERT_TRUE(parked.wait_for(1));
   EXPECT_EQ(handled.load(), 1) << "the second request was handled before the first was answered";
   parked.take()[0](text("first"));
@@ -492,7 +493,8 @@ TEST(HttpServer, pending_long_polls_do_not_hold_up_other_requests) {
   ASSERT_EQ(polls.wait_for(kGenerous), std::future_status::ready);
   polls.get();
   for (int i = 0; i < kPolls; ++i) {
-    EXPECT_EQ(results[i].code, CURLE_OK) << "poll " << i << ": " << curl_easy_strerror(results[i].code);
+    EXPECT_EQ(results[i].code, CURLE_OK)
+        << "poll " << i << ": " << curl_easy_strerror(results[i].code);
     EXPECT_EQ(results[i].status, 200) << "poll " << i;
     EXPECT_EQ(results[i].body, "answer " + std::to_string(i));
   }
