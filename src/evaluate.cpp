@@ -105,9 +105,21 @@ StageLag stage_lag(const StandbyStream& s, const NodeSample& primary) {
   return stage;
 }
 
+// The channel that replicates from the cluster's primary: the only one, or the one whose
+// source is the primary's address (MySQL multi-source). -1 when none is.
+int find_main_channel(const NodeSample& replica, const std::string& primary_address) {
+  if (replica.channels.size() == 1) return 0;
+  for (std::size_t i = 0; i < replica.channels.size(); ++i)
+    if (!primary_address.empty() && replica.channels[i].source == primary_address)
+      return static_cast<int>(i);
+  return -1;
+}
+
 ChannelStatus measure_channel(const ReplicationChannel& c, const NodeSample& replica,
                               const NodeSample* primary, const PositionTimeline& timeline) {
   ChannelStatus out;
+  out.position_sampled_at = replica.sampled_at;
+  out.gtid_position = c.gtid_position;
   out.name = c.name;
   out.reported_lag_seconds = c.reported_lag_seconds;
   out.connected = c.connected;
@@ -172,6 +184,7 @@ ClusterSnapshot evaluate_cluster(const ClusterConfig& cluster, const std::vector
     if (i < stats.size()) node.stats = stats[i];
     if (node.role == Role::primary) {
       node.position = sample.current_position;
+      node.gtid_position = sample.gtid_position;
       node.state = Health::ok;
       snap.nodes.push_back(std::move(node));
       continue;
@@ -179,14 +192,21 @@ ClusterSnapshot evaluate_cluster(const ClusterConfig& cluster, const std::vector
     const StandbyStream* standby = find_standby(primary, cfg.application_name);
     if (standby != nullptr) node.stage = stage_lag(*standby, *primary);
     if (node.up) {
-      for (const auto& c : sample.channels)
-        node.channels.push_back(measure_channel(c, sample, primary, history.timeline));
+      node.main_channel = find_main_channel(sample, ref >= 0 ? cluster.nodes[static_cast<std::size_t>(ref)].address : "");
+      for (std::size_t c = 0; c < sample.channels.size(); ++c) {
+        // Other channels of a multi-source replica replicate from outside this cluster:
+        // there is no primary here to measure them against, only the engine's figure.
+        bool from_primary = static_cast<int>(c) == node.main_channel;
+        node.channels.push_back(measure_channel(sample.channels[c], sample,
+                                                from_primary ? primary : nullptr, history.timeline));
+      }
     } else if (primary != nullptr && cluster.engine == "postgres") {
       // The node cannot say whether it streams; the primary can: not in
       // pg_stat_replication means not connected.
       ChannelStatus c;
       c.connected = standby != nullptr;
       node.channels.push_back(std::move(c));
+      node.main_channel = 0;
     }
     Health worst = node.up ? Health::ok : Health::unknown;
     if (node.up && node.channels.empty()) worst = Health::unknown;
@@ -205,6 +225,12 @@ ClusterSnapshot evaluate_cluster(const ClusterConfig& cluster, const std::vector
   }
 
   snap.state = snap.primaries == 1 ? Health::ok : Health::critical;
+
+  apply_routing(snap, cluster.routing, history.routing);
+  snap.list.generation = next_generation(history.list, snap.list, now);
+  snap.list.generated_at =
+      snap.list.generation == history.list.generation ? history.list.generated_at : now;
+  history.list = snap.list;
   return snap;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "sample.h"
 #include "snapshot.h"
+#include "routing.h"
 #include "timeline.h"
 
 namespace lagwatch {
@@ -15,6 +16,8 @@ namespace lagwatch {
 struct ClusterHistory {
   PositionTimeline timeline;
   std::string reference_primary;  // the primary lag was last measured against
+  std::map<std::string, RoutingMemory> routing;
+  ReplicaList list;  // the previous cycle's list, for its generation
 };
 
 // `samples` are in the order of `cluster.nodes`; `stats` likewise (copied into the snapshot).

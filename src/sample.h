@@ -25,6 +25,8 @@ struct ReplicationChannel {
   std::string name;
   std::optional<Position> replayed;  // replayed / executed position
   std::optional<Position> received;  // received / read position
+  // MySQL/MariaDB: the GTIDs executed (gtid_slave_pos / gtid_executed), for read-your-writes.
+  std::string gtid_position;
   // The engine's own lag figure: PostgreSQL now() - pg_last_xact_replay_timestamp(),
   // MySQL Seconds_Behind_Source. Absent when the engine reports NULL.
   std::optional<double> reported_lag_seconds;
@@ -58,6 +60,7 @@ struct NodeSample {
   std::optional<Position> current_position;  // pg_current_wal_lsn() / SHOW MASTER STATUS
   std::vector<Segment> segments;             // MySQL: SHOW BINARY LOGS
   std::vector<StandbyStream> standbys;       // PostgreSQL: pg_stat_replication
+  std::string gtid_position;                 // MySQL/MariaDB: the GTIDs this node has
 
   // Replica side.
   std::vector<ReplicationChannel> channels;

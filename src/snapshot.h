@@ -32,6 +32,8 @@ struct ChannelStatus {
   std::optional<bool> applying;
   std::optional<double> apply_delay_seconds;
   std::optional<Position> position;  // replayed
+  WallTime position_sampled_at{};
+  std::string gtid_position;
   std::string source;
   std::int64_t last_io_errno = 0;
   std::int64_t last_sql_errno = 0;
@@ -71,9 +73,47 @@ struct NodeStatus {
   std::optional<StageLag> stage;        // the primary's view of this node
   Thresholds thresholds;
   Health state = Health::unknown;  // worst channel state; ok on a healthy primary
+  bool routable = false;           // in the replica list now (degraded keepers included)
   CollectionStats stats;
+  std::string gtid_position;       // a primary's executed GTIDs (MySQL/MariaDB)
+  // Index in `channels` of the stream from the cluster's primary, whose lag decides
+  // routing; -1 when there is none.
+  int main_channel = -1;
 
   bool is_replica_side() const { return role != Role::primary; }
+  const ChannelStatus* main() const {
+    return main_channel >= 0 ? &channels[static_cast<std::size_t>(main_channel)] : nullptr;
+  }
+};
+
+struct ReplicaListEntry {
+  std::string node;
+  std::string address;
+  Health state = Health::unknown;
+  std::optional<double> lag_seconds;
+  std::optional<std::uint64_t> lag_bytes;
+  std::optional<Position> position;
+  std::string gtid_position;
+  WallTime position_sampled_at{};
+  int weight = 100;
+  bool degraded = false;  // kept only to honour min_serving
+};
+
+// The lag-aware replica list routers read (design §5).
+struct ReplicaList {
+  std::uint64_t generation = 0;
+  WallTime generated_at{};  // when this generation was first produced
+  struct Primary {
+    std::string node;
+    std::string address;
+    std::optional<Position> position;
+    std::string gtid_position;
+  };
+  std::optional<Primary> primary;  // absent with no primary, or in a split-brain
+  std::vector<ReplicaListEntry> replicas;
+  // "none"; "degraded" when min_serving keepers are listed; "primary" when no replica
+  // qualifies and fallback_to_primary names the primary.
+  std::string fallback = "none";
 };
 
 struct ClusterSnapshot {
@@ -85,6 +125,7 @@ struct ClusterSnapshot {
   int primaries = 0;           // writable primaries seen this cycle
   std::string primary;         // the primary lag is measured against; "" when none
   Health state = Health::unknown;  // critical on split-brain or no primary
+  ReplicaList list;
 };
 
 }  // namespace lagwatch
