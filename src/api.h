@@ -11,6 +11,7 @@
 #include <prometheus/collectable.h>
 
 #include "http_server.h"
+#include "long_poll.h"
 #include "snapshot_store.h"
 
 namespace lagwatch {
@@ -24,16 +25,28 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(const SnapshotStore& store, ApiOptions options);
+  // `watchers` parks long polls; it must be fed every published snapshot.
+  Api(const SnapshotStore& store, ListWatchers& watchers, ApiOptions options);
   void handle(const HttpRequest& request, Responder respond) const;
 
  private:
+  void replicas(const HttpRequest& request, const std::string& cluster, Responder respond) const;
+  void node_health(const HttpRequest& request, const std::string& cluster, const std::string& node,
+                   bool primary, Responder respond) const;
+
   const SnapshotStore& store_;
+  ListWatchers& watchers_;
   ApiOptions options_;
   std::unique_ptr<prometheus::Collectable> snapshots_;
 };
 
 // One cluster's snapshot as the JSON of GET /api/v1/clusters.
 nlohmann::json cluster_json(const ClusterSnapshot& snapshot);
+
+// The replica list body of design §5 (also the push body).
+nlohmann::json replica_list_json(const ClusterSnapshot& snapshot, const ReplicaList& list);
+
+// RFC 3339 UTC with milliseconds: "2026-11-24T20:00:00.123Z".
+std::string iso8601(WallTime t);
 
 }  // namespace lagwatch

@@ -226,6 +226,7 @@ ClusterSnapshot evaluate_cluster(const ClusterConfig& cluster, const std::vector
 
   snap.state = snap.primaries == 1 ? Health::ok : Health::critical;
 
+  snap.fallback_to_primary = cluster.routing.fallback_to_primary;
   apply_routing(snap, cluster.routing, history.routing);
   snap.list.generation = next_generation(history.list, snap.list, now);
   snap.list.generated_at =

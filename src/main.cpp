@@ -11,6 +11,7 @@
 #include "collector.h"
 #include "config.h"
 #include "http_server.h"
+#include "long_poll.h"
 #include "scheduler.h"
 #include "snapshot_store.h"
 
@@ -94,11 +95,13 @@ int main(int argc, char** argv) {
 
   lagwatch::SystemClock clock;
   lagwatch::SnapshotStore store;
+  lagwatch::ListWatchers watchers;
+  store.subscribe([&watchers](const auto& snapshot) { watchers.on_publish(snapshot); });
   std::unique_ptr<lagwatch::Scheduler> scheduler;
   std::unique_ptr<lagwatch::HttpServer> server;
   try {
     scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
-    auto api = std::make_shared<lagwatch::Api>(store, lagwatch::ApiOptions{});
+    auto api = std::make_shared<lagwatch::Api>(store, watchers, lagwatch::ApiOptions{});
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
     server = std::make_unique<lagwatch::HttpServer>(

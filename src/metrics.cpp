@@ -123,6 +123,9 @@ void render_replica(FamilySet& f, const Labels& node_labels, const NodeStatus& n
     bytes("flush", s.flush_bytes);
     bytes("replay", s.replay_bytes);
   }
+  f.gauge("lagwatch_replica_routable",
+          "1 if the replica is in the lag-aware replica list now (degraded keepers included).",
+          node_labels, node.routable ? 1 : 0);
   f.stateset("lagwatch_replica_state",
              "Replica health after thresholds: ok, warning, critical, or unknown (unreachable "
              "or lag unknown).",
@@ -179,6 +182,11 @@ std::vector<MetricFamily> render_metrics(
             "Writable primaries seen in the last cycle; anything but 1 is critical "
             "(0: no primary, 2 or more: split-brain).",
             cluster_labels, snap->primaries);
+    f.gauge("lagwatch_cluster_routable_replicas", "Replicas in the cluster's replica list now.",
+            cluster_labels, static_cast<double>(snap->list.replicas.size()));
+    f.gauge("lagwatch_cluster_list_generation",
+            "Generation of the cluster's replica list; changes whenever its membership does.",
+            cluster_labels, static_cast<double>(snap->list.generation));
     f.gauge("lagwatch_cluster_last_cycle_timestamp_seconds",
             "When the cluster's last collection cycle was evaluated (Unix time).", cluster_labels,
             std::chrono::duration<double>(snap->evaluated_at.time_since_epoch()).count());

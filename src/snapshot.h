@@ -126,6 +126,7 @@ struct ClusterSnapshot {
   std::string primary;         // the primary lag is measured against; "" when none
   Health state = Health::unknown;  // critical on split-brain or no primary
   ReplicaList list;
+  bool fallback_to_primary = true;  // the cluster's routing setting, for filtered views
 };
 
 }  // namespace lagwatch

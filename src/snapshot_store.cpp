@@ -14,8 +14,18 @@ void SnapshotStore::expect(const std::vector<std::string>& clusters) {
 }
 
 void SnapshotStore::publish(std::shared_ptr<const ClusterSnapshot> snapshot) {
+  std::vector<Subscriber> subscribers;
+  {
+    std::lock_guard lock(mutex_);
+    latest_[snapshot->name] = snapshot;
+    subscribers = subscribers_;
+  }
+  for (const auto& s : subscribers) s(snapshot);
+}
+
+void SnapshotStore::subscribe(Subscriber subscriber) {
   std::lock_guard lock(mutex_);
-  latest_[snapshot->name] = std::move(snapshot);
+  subscribers_.push_back(std::move(subscriber));
 }
 
 std::vector<std::shared_ptr<const ClusterSnapshot>> SnapshotStore::all() const {

@@ -82,8 +82,8 @@ class PgCluster:
         return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="session")
-def pg():
+def pg_servers():
+    """A fresh primary and two standbys with a light write load; torn down on exit."""
     directory = tempfile.mkdtemp(prefix="lw-pg-")
     base = free_port_block(3)
     cluster = PgCluster(directory, base, 2)
@@ -94,6 +94,18 @@ def pg():
     finally:
         subprocess.run([PG_FIXTURE, "down", directory], timeout=120)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """Shared servers: tests put standbys into scenarios and undo them."""
+    yield from pg_servers()
+
+
+@pytest.fixture
+def pg_disposable():
+    """Servers for one destructive test (promotion, split-brain)."""
+    yield from pg_servers()
 
 
 class Lagwatch:
@@ -125,12 +137,22 @@ class Lagwatch:
         return self.log.read()
 
     def get(self, path, timeout=5):
+        status, _, body = self.request(path, timeout)
+        return status, body
+
+    def request(self, path, timeout=5, method="GET"):
+        """(status, headers, body) of one request."""
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), method=method)
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path),
-                                        timeout=timeout) as r:
-                return r.status, r.read().decode()
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read().decode()
         except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+            return e.code, dict(e.headers), e.read().decode()
+
+    def replicas(self, cluster="orders", query=""):
+        status, headers, body = self.request("/api/v1/clusters/%s/replicas%s" % (cluster, query))
+        assert status == 200, body
+        return headers, json.loads(body)
 
     def scrape(self):
         status, body = self.get("/metrics")
