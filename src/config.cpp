@@ -702,13 +702,16 @@ ServerConfig load_server(const Table& root) {
   ServerConfig server;
   const std::optional<Table> table = root.table("server");
   if (!table) return server;
-  table->allow_only({"listen"});
-  if (const std::optional<std::string> listen = table->string("listen")) {
-    if (!is_host_port(*listen, /*allow_empty_host=*/true)) {
-      table->fail(table->find("listen")->source(),
-                  table->key("listen") + R"( must be "host:port" or ":port", e.g. ":9817")");
+  table->allow_only({"listen", "agent_listen"});
+  for (auto [key, field] : {std::pair{"listen", &server.listen},
+                            std::pair{"agent_listen", &server.agent_listen}}) {
+    if (const std::optional<std::string> value = table->string(key)) {
+      if (!is_host_port(*value, /*allow_empty_host=*/true)) {
+        table->fail(table->find(key)->source(),
+                    table->key(key) + R"( must be "host:port" or ":port", e.g. ":9817")");
+      }
+      *field = *value;
     }
-    server.listen = *listen;
   }
   return server;
 }
@@ -724,7 +727,7 @@ void read_routing_values(const Table& table, RoutingConfig& routing) {
 }
 
 RoutingPush load_push(const Table& push, Duration keepalive, const fs::path& base_dir) {
-  push.allow_only({"url", "secret_file", "secret_env", "timeout", "keepalive"});
+  push.allow_only({"name", "url", "secret_file", "secret_env", "timeout", "keepalive"});
   RoutingPush target;
   const toml::node& url_node = push.required("url");
   target.url = push.string_of(url_node, push.key("url"));
@@ -739,6 +742,12 @@ RoutingPush load_push(const Table& push, Duration keepalive, const fs::path& bas
     push.fail(url_node.source(),
               "the url contains a password; put secrets in secret_file or secret_env");
   }
+  // The `router` label of lagwatch_router_pushes_total: never the URL, whose path or query
+  // may carry a token.
+  target.name = push.string("name").value_or(url_part(*url, CURLUPART_HOST).value_or("router") +
+                                             (url_part(*url, CURLUPART_PORT)
+                                                  ? ":" + *url_part(*url, CURLUPART_PORT)
+                                                  : std::string()));
   target.secret = read_secret(push, "secret_file", "secret_env", base_dir);
   target.timeout = push.duration("timeout").value_or(target.timeout);
   target.keepalive = push.duration("keepalive").value_or(keepalive);

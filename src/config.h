@@ -50,6 +50,7 @@ struct NodeConfig {
 };
 
 struct RoutingPush {
+  std::string name;  // label for metrics and logs; default "host:port" of the url
   std::string url;
   std::optional<Secret> secret;
   Duration keepalive = std::chrono::seconds(30);
@@ -82,6 +83,8 @@ struct ClusterConfig {
 
 struct ServerConfig {
   std::string listen = ":9817";
+  // The HAProxy agent-check responder's TCP address; "" (the default) leaves it off.
+  std::string agent_listen;
 };
 
 struct Config {

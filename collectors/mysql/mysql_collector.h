@@ -1,0 +1,91 @@
+// MySQL/MariaDB collector: role, binlog positions and replica channels, in at most three
+// statements per cycle over one persistent connection; plus the pure pieces it is built from.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collector.h"
+
+namespace lagwatch {
+
+std::unique_ptr<Collector> make_mysql_collector(const CollectorContext& context);
+
+// ---- Connection settings -------------------------------------------------------------------
+
+// The MySQL client's --ssl-mode values. MariaDB Connector/C verifies the server's certificate
+// and its host name together, so verify_ca is as strict as verify_identity here.
+enum class MysqlSslMode { unset, disabled, preferred, required, verify_ca, verify_identity };
+
+// What a mysql:// or mariadb:// DSN says:
+//   mysql://user@host:port/database?ssl-mode=VERIFY_CA&ssl-ca=/etc/ca.pem
+// Query parameters: ssl-mode, ssl-ca, ssl-cert, ssl-key, ssl-capath.
+struct MysqlConnectOptions {
+  std::string host;
+  unsigned port = 3306;
+  std::string user;
+  std::string database;  // empty: none
+  MysqlSslMode ssl_mode = MysqlSslMode::unset;
+  std::string ssl_ca, ssl_cert, ssl_key, ssl_capath;
+};
+
+// Parses the DSN. Throws std::invalid_argument saying what is wrong for anything else: another
+// scheme, a password, no host, a bad port, a database path with "/", an unknown or repeated
+// query parameter, an unknown ssl-mode, certificate files with ssl-mode=DISABLED.
+MysqlConnectOptions parse_mysql_dsn(const std::string& dsn);
+
+// MYSQL_OPT_{CONNECT,READ,WRITE}_TIMEOUT for a collection timeout: the driver takes whole
+// seconds, so round up (never cut a collection short) and never 0 (which means "no timeout").
+unsigned mysql_timeout_seconds(std::chrono::nanoseconds timeout);
+
+// ---- Rows -> sample ------------------------------------------------------------------------
+
+// One row as the server returned it: column name → text (nullopt = NULL).
+using MysqlRow = std::map<std::string, std::optional<std::string>, std::less<>>;
+
+// Whether @@version (or the handshake's server version) is MariaDB's.
+bool is_mariadb_version(const std::string& version);
+
+// The replica-status statement a server of this @@version understands:
+// MariaDB >= 10.5.1 "SHOW ALL REPLICAS STATUS", older "SHOW ALL SLAVES STATUS";
+// MySQL >= 8.0.22 "SHOW REPLICA STATUS", older "SHOW SLAVE STATUS". An unparsable version
+// gets the new spelling; the collector falls back to the old one on a syntax error.
+const char* mysql_replica_status_statement(const std::string& version);
+
+// One row of SHOW REPLICA STATUS / SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS → channel.
+// Reads both the Source/Replica (MySQL >= 8.0.22) and the Master/Slave column names.
+// Throws std::runtime_error naming the column when a number is not a number or the thread
+// state columns are missing: a malformed row is an error, never a zero.
+ReplicationChannel parse_replica_status(const MysqlRow& row);
+
+struct MysqlRole {
+  Role role = Role::unknown;
+  bool writable = false;
+};
+
+// The node's role from its channels and read-only flags (super_read_only: MySQL only).
+MysqlRole mysql_role(const std::vector<ReplicationChannel>& channels, bool read_only,
+                     bool super_read_only);
+
+// SHOW BINARY LOGS on a primary: every file as a segment, and the newest file's end as the
+// current position (nullopt when no file name parses).
+struct MysqlBinaryLogs {
+  std::vector<Segment> segments;
+  std::optional<Position> current_position;
+};
+
+// Rows with Log_name and File_size. Names without a numeric extension are skipped; a size that
+// is not a number throws std::runtime_error.
+MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows);
+
+// What a client or server error number means for lagwatch_collection_errors_total{reason}.
+// `connecting`: the error came from mysql_real_connect(). `aborted`: abort() was called
+// during this collection. `read_timed_out`: the statement ran into MYSQL_OPT_READ_TIMEOUT.
+CollectionError classify_mysql_error(unsigned error_number, bool connecting, bool aborted,
+                                     bool read_timed_out);
+
+}  // namespace lagwatch
