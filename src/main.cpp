@@ -6,12 +6,14 @@
 #include <iostream>
 #include <spdlog/spdlog.h>
 
+#include "agent_check.h"
 #include "api.h"
 #include "builtin.h"
 #include "collector.h"
 #include "config.h"
 #include "http_server.h"
 #include "long_poll.h"
+#include "push.h"
 #include "scheduler.h"
 #include "snapshot_store.h"
 
@@ -97,11 +99,21 @@ int main(int argc, char** argv) {
   lagwatch::SnapshotStore store;
   lagwatch::ListWatchers watchers;
   store.subscribe([&watchers](const auto& snapshot) { watchers.on_publish(snapshot); });
+  std::unique_ptr<lagwatch::RouterPusher> pusher;
   std::unique_ptr<lagwatch::Scheduler> scheduler;
   std::unique_ptr<lagwatch::HttpServer> server;
+  std::unique_ptr<lagwatch::AgentCheckServer> agent;
   try {
+    if (!config.server.agent_listen.empty())
+      agent = std::make_unique<lagwatch::AgentCheckServer>(config.server.agent_listen, store);
+    lagwatch::ApiOptions api_options;
+    if (!config.routing.push.empty()) {
+      pusher = std::make_unique<lagwatch::RouterPusher>(config.routing.push, clock);
+      store.subscribe([p = pusher.get()](const auto& snapshot) { p->on_publish(snapshot); });
+      api_options.extra_collectables.push_back(pusher.get());
+    }
     scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
-    auto api = std::make_shared<lagwatch::Api>(store, watchers, lagwatch::ApiOptions{});
+    auto api = std::make_shared<lagwatch::Api>(store, watchers, api_options);
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
     server = std::make_unique<lagwatch::HttpServer>(
@@ -114,6 +126,7 @@ int main(int argc, char** argv) {
   }
   scheduler->start();
   server->start();
+  if (agent) agent->start();
   spdlog::info("msg=\"lagwatch started\" version={} listen={} port={} clusters={}", LAGWATCH_VERSION,
                config.server.listen, server->port(), config.clusters.size());
 
@@ -128,7 +141,9 @@ int main(int argc, char** argv) {
     spdlog::info("msg=\"stopping\" signal={}", sig);
     break;
   }
+  if (agent) agent->stop();
   server->stop();
+  if (pusher) pusher->stop();
   scheduler->stop();
   return 0;
 }

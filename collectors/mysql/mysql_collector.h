@@ -78,8 +78,9 @@ struct MysqlBinaryLogs {
   std::optional<Position> current_position;
 };
 
-// Rows with Log_name and File_size. Names without a numeric extension are skipped; a size that
-// is not a number throws std::runtime_error.
+// Rows with Log_name, File_size and (MySQL 8.0.14+) Encrypted. Sizes are logical: an encrypted
+// file's 512-byte header is not counted, as binlog positions do not count it. Names without a
+// numeric extension are skipped; a size that is not a number throws std::runtime_error.
 MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows);
 
 // What a client or server error number means for lagwatch_collection_errors_total{reason}.

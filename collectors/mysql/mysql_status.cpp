@@ -11,6 +11,8 @@
 namespace lagwatch {
 namespace {
 
+constexpr std::uint64_t kEncryptionHeaderBytes = 512;  // Rpl_encryption_header_v1::HEADER_SIZE
+
 // A column read under whichever of its two names the server used.
 struct Column {
   std::string_view name;  // the name found, or the new name when neither is there
@@ -159,6 +161,11 @@ MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows) {
     auto name = column(row, "Log_name", "");
     auto size = number<std::uint64_t>(column(row, "File_size", ""));
     if (!name.value || !size) continue;
+    // MySQL (8.0.14+) counts an encrypted file's 512-byte encryption header in File_size, also
+    // the active file's (its position + 512), while every binlog position (SHOW BINARY LOG
+    // STATUS, Exec_Source_Log_Pos) leaves it out.
+    if (column(row, "Encrypted", "").value == "Yes")
+      *size = *size > kEncryptionHeaderBytes ? *size - kEncryptionHeaderBytes : 0;
     auto position = mysql_binlog_position(*name.value, *size);
     if (!position) continue;
     out.segments.push_back({position->segment, *size});

@@ -1,0 +1,453 @@
+// MySQL/MariaDB collector: the DSN, the connection and the three statements of a cycle
+// (see mysql_collector.h; the row conversions are in mysql_status.cpp).
+#include "mysql/mysql_collector.h"
+
+#include <curl/curl.h>
+#include <mysql.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string_view>
+
+namespace lagwatch {
+namespace {
+
+constexpr unsigned kUnknownSystemVariable = 1193;  // ER_UNKNOWN_SYSTEM_VARIABLE
+constexpr unsigned kParseError = 1064;             // ER_PARSE_ERROR
+constexpr unsigned kNoBinaryLogging = 1381;        // ER_NO_BINARY_LOGGING
+
+// Statement 1. The flavour decides the variable names: MariaDB has no super_read_only and
+// calls its GTID position gtid_current_pos.
+constexpr const char* kMysqlVariables =
+    "SELECT @@global.read_only AS read_only, @@version AS version, @@server_id AS server_id, "
+    "@@global.gtid_executed AS gtid_position, @@global.super_read_only AS super_read_only";
+constexpr const char* kMariadbVariables =
+    "SELECT @@global.read_only AS read_only, @@version AS version, @@server_id AS server_id, "
+    "@@global.gtid_current_pos AS gtid_position";
+
+// ---- DSN -----------------------------------------------------------------------------------
+
+struct UrlHandle {
+  CURLU* url = curl_url();
+  UrlHandle() = default;
+  UrlHandle(const UrlHandle&) = delete;
+  UrlHandle& operator=(const UrlHandle&) = delete;
+  ~UrlHandle() { curl_url_cleanup(url); }
+
+  std::optional<std::string> part(CURLUPart what, unsigned flags = 0) const {
+    char* value = nullptr;
+    if (curl_url_get(url, what, &value, flags) != CURLUE_OK || value == nullptr) return std::nullopt;
+    std::string copy(value);
+    curl_free(value);
+    return copy;
+  }
+};
+
+std::string url_decode(std::string_view text) {
+  int length = 0;
+  char* decoded = curl_easy_unescape(nullptr, text.data(), static_cast<int>(text.size()), &length);
+  if (decoded == nullptr) throw std::bad_alloc();
+  std::string copy(decoded, static_cast<std::size_t>(length));
+  curl_free(decoded);
+  return copy;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+MysqlSslMode parse_ssl_mode(const std::string& value) {
+  std::string v = lower(value);
+  std::replace(v.begin(), v.end(), '-', '_');
+  if (v == "disabled") return MysqlSslMode::disabled;
+  if (v == "preferred") return MysqlSslMode::preferred;
+  if (v == "required") return MysqlSslMode::required;
+  if (v == "verify_ca") return MysqlSslMode::verify_ca;
+  if (v == "verify_identity") return MysqlSslMode::verify_identity;
+  throw std::invalid_argument("unknown ssl-mode \"" + value +
+                              "\" (one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, "
+                              "VERIFY_IDENTITY)");
+}
+
+// ---- Connection ----------------------------------------------------------------------------
+
+std::string first_line(std::string s) {
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+// A client or server error, with what classify_mysql_error() needs to know about it.
+struct MysqlError {
+  unsigned number = 0;
+  std::string message;
+  bool connecting = false;
+  bool read_timed_out = false;
+};
+
+void set_option(MYSQL* conn, mysql_option option, const void* value, const char* what) {
+  if (mysql_options(conn, option, value) != 0)
+    throw MysqlError{0, std::string("the client library refused option ") + what, true, false};
+}
+
+void set_tls_options(MYSQL* conn, const MysqlConnectOptions& o) {
+  auto file = [&](mysql_option option, const std::string& path, const char* what) {
+    if (!path.empty()) set_option(conn, option, path.c_str(), what);
+  };
+  file(MYSQL_OPT_SSL_CA, o.ssl_ca, "ssl-ca");
+  file(MYSQL_OPT_SSL_CAPATH, o.ssl_capath, "ssl-capath");
+  file(MYSQL_OPT_SSL_CERT, o.ssl_cert, "ssl-cert");
+  file(MYSQL_OPT_SSL_KEY, o.ssl_key, "ssl-key");
+  my_bool enforce = 0;
+  my_bool verify = 0;
+  switch (o.ssl_mode) {
+    case MysqlSslMode::unset:
+    case MysqlSslMode::disabled:
+    case MysqlSslMode::preferred:
+      return;  // the client library's default: see parse_mysql_dsn()
+    case MysqlSslMode::required:
+      enforce = 1;
+      break;
+    case MysqlSslMode::verify_ca:
+    case MysqlSslMode::verify_identity:
+      enforce = 1;
+      verify = 1;
+      break;
+  }
+  set_option(conn, MYSQL_OPT_SSL_ENFORCE, &enforce, "MYSQL_OPT_SSL_ENFORCE");
+  set_option(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify, "MYSQL_OPT_SSL_VERIFY_SERVER_CERT");
+}
+
+void init_client_library() {
+  // mysql_init() would do this on first use, but not thread-safely: do it once, up front.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (mysql_library_init(0, nullptr, nullptr) != 0)
+      throw std::runtime_error("cannot initialise the MariaDB client library");
+  });
+}
+
+bool flag(const std::optional<std::string>& value, const char* what) {
+  if (value == "1" || value == "ON") return true;
+  if (value == "0" || value == "OFF") return false;
+  throw std::runtime_error(std::string(what) + " is not 0 or 1: \"" + value.value_or("NULL") + "\"");
+}
+
+std::string one_line(std::string s) {
+  std::erase_if(s, [](char c) { return c == '\n' || c == '\r'; });
+  return s;
+}
+
+class MysqlCollector final : public Collector {
+ public:
+  explicit MysqlCollector(const CollectorContext& c)
+      : options_(parse_mysql_dsn(c.node->dsn)),
+        password_(c.node->password ? std::optional(c.node->password->value) : std::nullopt),
+        timeout_seconds_(mysql_timeout_seconds(c.timeout)) {
+    init_client_library();
+  }
+
+  ~MysqlCollector() override { close(); }
+
+  NodeSample collect(const Clock& clock) override {
+    NodeSample sample;
+    auto started = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      aborted_ = false;
+    }
+    try {
+      if (conn_ == nullptr) connect();
+      {
+        std::lock_guard lock(mutex_);
+        if (aborted_) throw Aborted{};
+        socket_ = static_cast<int>(mysql_get_socket(conn_));
+      }
+      // Taken before the first statement: the primary's position is recorded no later than
+      // it was read, so a replica's lag is never understated.
+      sample.sampled_at = clock.now();
+      collect_statements(sample);
+      release_socket();
+    } catch (const Aborted&) {
+      fail(sample, CollectionError::timeout, "collection exceeded its timeout");
+    } catch (const MysqlError& e) {
+      fail(sample, classify_mysql_error(e.number, e.connecting, was_aborted(), e.read_timed_out),
+           first_line(e.message));
+    } catch (const std::exception& e) {
+      fail(sample, was_aborted() ? CollectionError::timeout : CollectionError::query,
+           first_line(e.what()));
+    }
+    sample.duration = std::chrono::steady_clock::now() - started;
+    return sample;
+  }
+
+  void abort() override {
+    std::lock_guard lock(mutex_);
+    aborted_ = true;
+    // shutdown() wakes a thread blocked on this socket without closing the descriptor, which
+    // stays owned by the client library until the collecting thread closes the connection.
+    if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+  }
+
+ private:
+  struct Aborted {};
+
+  void collect_statements(NodeSample& sample) {
+    // 1. Read-only flags, version and GTIDs.
+    auto variables = run(mariadb_ ? kMariadbVariables : kMysqlVariables);
+    if (variables.size() != 1) throw std::runtime_error("SELECT @@read_only returned no row");
+    const auto& v = variables[0];
+    auto value = [&](const char* column) -> const std::optional<std::string>& {
+      auto it = v.find(column);
+      if (it == v.end()) throw std::runtime_error(std::string("no column ") + column);
+      return it->second;
+    };
+    bool read_only = flag(value("read_only"), "@@read_only");
+    bool super_read_only = !mariadb_ && flag(value("super_read_only"), "@@super_read_only");
+    std::string version = value("version").value_or("");
+    sample.gtid_position = one_line(value("gtid_position").value_or(""));
+
+    // 2. Replica channels, in whichever spelling this server understands.
+    if (replica_status_.empty()) replica_status_ = mysql_replica_status_statement(version);
+    std::vector<MysqlRow> status;
+    try {
+      status = run(replica_status_.c_str());
+    } catch (const MysqlError& e) {
+      std::string old = mariadb_ ? "SHOW ALL SLAVES STATUS" : "SHOW SLAVE STATUS";
+      if (e.number != kParseError || replica_status_ == old) throw;
+      replica_status_ = old;
+      status = run(replica_status_.c_str());
+    }
+    std::vector<ReplicationChannel> channels;
+    for (const auto& row : status) {
+      channels.push_back(parse_replica_status(row));
+      if (channels.back().gtid_position.empty()) channels.back().gtid_position = sample.gtid_position;
+    }
+
+    auto role = mysql_role(channels, read_only, super_read_only);
+    sample.role = role.role;
+    sample.writable = role.writable;
+    if (role.role == Role::replica) {
+      sample.channels = std::move(channels);
+      return;
+    }
+
+    // 3. A primary's binlogs: the newest file's size is the current write position, and the
+    // sizes of the others measure lag across files.
+    try {
+      auto logs = parse_binary_logs(run("SHOW BINARY LOGS"));
+      sample.segments = std::move(logs.segments);
+      sample.current_position = std::move(logs.current_position);
+    } catch (const MysqlError& e) {
+      // A primary without log_bin has no position and no replicas to measure; it is still a
+      // (writable) primary, which is what split-brain detection needs.
+      if (e.number != kNoBinaryLogging) throw;
+    }
+  }
+
+  void connect() {
+    close();
+    conn_ = mysql_init(nullptr);
+    if (conn_ == nullptr) throw std::bad_alloc();
+    set_option(conn_, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_seconds_, "MYSQL_OPT_CONNECT_TIMEOUT");
+    set_option(conn_, MYSQL_OPT_READ_TIMEOUT, &timeout_seconds_, "MYSQL_OPT_READ_TIMEOUT");
+    set_option(conn_, MYSQL_OPT_WRITE_TIMEOUT, &timeout_seconds_, "MYSQL_OPT_WRITE_TIMEOUT");
+    // A silent reconnect would hide failures and lose per-connection state; collect() decides.
+    my_bool reconnect = 0;
+    set_option(conn_, MYSQL_OPT_RECONNECT, &reconnect, "MYSQL_OPT_RECONNECT");
+    // The DSN names host and port: "localhost" must not silently mean the local Unix socket.
+    unsigned protocol = MYSQL_PROTOCOL_TCP;
+    set_option(conn_, MYSQL_OPT_PROTOCOL, &protocol, "MYSQL_OPT_PROTOCOL");
+    mysql_optionsv(conn_, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "lagwatch");
+    set_tls_options(conn_, options_);
+    if (mysql_real_connect(conn_, options_.host.c_str(),
+                           options_.user.empty() ? nullptr : options_.user.c_str(),
+                           password_ ? password_->c_str() : nullptr,
+                           options_.database.empty() ? nullptr : options_.database.c_str(),
+                           options_.port, nullptr, 0) == nullptr) {
+      MysqlError e{mysql_errno(conn_), mysql_error(conn_), true, false};
+      close();
+      throw e;
+    }
+    replica_status_.clear();
+    std::string server = mysql_get_server_info(conn_);
+    mariadb_ = flavour_hint_.value_or(is_mariadb_version(server));
+  }
+
+  // Runs one statement and returns its rows by column name.
+  std::vector<MysqlRow> run(const char* sql) {
+    auto started = std::chrono::steady_clock::now();
+    if (mysql_real_query(conn_, sql, std::strlen(sql)) != 0) throw error(sql, started);
+    MYSQL_RES* result = mysql_store_result(conn_);
+    if (result == nullptr) {
+      if (mysql_errno(conn_) != 0) throw error(sql, started);
+      return {};
+    }
+    std::vector<MysqlRow> rows;
+    unsigned columns = mysql_num_fields(result);
+    MYSQL_FIELD* fields = mysql_fetch_fields(result);
+    while (MYSQL_ROW row = mysql_fetch_row(result)) {
+      unsigned long* lengths = mysql_fetch_lengths(result);
+      MysqlRow out;
+      for (unsigned i = 0; i < columns; ++i) {
+        std::optional<std::string> value;
+        if (row[i] != nullptr) value.emplace(row[i], lengths[i]);
+        out.emplace(fields[i].name, std::move(value));
+      }
+      rows.push_back(std::move(out));
+    }
+    mysql_free_result(result);
+    return rows;
+  }
+
+  MysqlError error(const char* sql, std::chrono::steady_clock::time_point started) {
+    MysqlError e{mysql_errno(conn_), mysql_error(conn_), false, false};
+    // The client library reports a read timeout as a plain lost connection; only the time it
+    // took tells the two apart.
+    e.read_timed_out = std::chrono::steady_clock::now() - started >=
+                       std::chrono::seconds(timeout_seconds_) - std::chrono::milliseconds(100);
+    if (e.number == kUnknownSystemVariable && std::string_view(sql).starts_with("SELECT @@")) {
+      // The handshake's version said one flavour and the server knows the other's variables
+      // (a proxy in between rewriting the version): use the other flavour from the next cycle.
+      flavour_hint_ = !mariadb_;
+      e.message += std::string(" (retrying as ") + (mariadb_ ? "MySQL" : "MariaDB") + ")";
+    }
+    e.message = std::string(std::string_view(sql).substr(0, 24)) + ": " + e.message;
+    return e;
+  }
+
+  void release_socket() {
+    std::lock_guard lock(mutex_);
+    socket_ = -1;
+  }
+
+  bool was_aborted() {
+    std::lock_guard lock(mutex_);
+    return aborted_;
+  }
+
+  void close() {
+    release_socket();
+    if (conn_ != nullptr) mysql_close(conn_);
+    conn_ = nullptr;
+  }
+
+  void fail(NodeSample& sample, CollectionError error, std::string message) {
+    auto sampled_at = sample.sampled_at;
+    sample = NodeSample{};  // nothing half-collected
+    sample.sampled_at = sampled_at;
+    sample.error = error;
+    sample.error_message = std::move(message);
+    close();  // reconnect next time: the connection's state is unknown
+  }
+
+  MysqlConnectOptions options_;
+  std::optional<std::string> password_;
+  unsigned timeout_seconds_;
+  MYSQL* conn_ = nullptr;
+  bool mariadb_ = false;                // this connection's flavour
+  std::optional<bool> flavour_hint_;    // set when the handshake's version proved wrong
+  std::string replica_status_;          // the spelling this connection's server understands
+  std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
+  int socket_ = -1;
+  bool aborted_ = false;
+};
+
+}  // namespace
+
+MysqlConnectOptions parse_mysql_dsn(const std::string& dsn) {
+  auto invalid = [](const std::string& what) { throw std::invalid_argument("mysql dsn: " + what); };
+  UrlHandle url;
+  if (url.url == nullptr) throw std::bad_alloc();
+  if (auto rc = curl_url_set(url.url, CURLUPART_URL, dsn.c_str(), CURLU_NON_SUPPORT_SCHEME);
+      rc != CURLUE_OK)
+    invalid(std::string("not a valid URI: ") + curl_url_strerror(rc));
+  auto scheme = lower(url.part(CURLUPART_SCHEME).value_or(""));
+  if (scheme != "mysql" && scheme != "mariadb")
+    invalid("the scheme must be mysql:// or mariadb://, not \"" + scheme + "://\"");
+  if (url.part(CURLUPART_PASSWORD))
+    invalid("contains a password; put it in password_file or password_env");
+  if (url.part(CURLUPART_FRAGMENT)) invalid("a fragment (#...) means nothing here");
+  // curl takes "mysql:///db" to name host "db"; it names no host.
+  auto authority = std::string_view(dsn).substr(dsn.find("://") + 3);
+  if (authority.empty() || authority.front() == '/' || authority.front() == '?')
+    invalid("names no host, e.g. mysql://lagwatch@10.0.0.2:3306/");
+
+  MysqlConnectOptions o;
+  o.host = url.part(CURLUPART_HOST).value_or("");
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']')
+    o.host = o.host.substr(1, o.host.size() - 2);  // IPv6 literal
+  if (o.host.empty()) invalid("names no host, e.g. mysql://lagwatch@10.0.0.2:3306/");
+  o.user = url.part(CURLUPART_USER, CURLU_URLDECODE).value_or("");
+  if (auto port = url.part(CURLUPART_PORT)) {
+    try {
+      std::size_t used = 0;
+      unsigned long p = std::stoul(*port, &used);
+      if (used != port->size() || p == 0 || p > 65535) throw std::out_of_range(*port);
+      o.port = static_cast<unsigned>(p);
+    } catch (const std::logic_error&) {
+      invalid("port \"" + *port + "\" is not a TCP port");
+    }
+  }
+  auto path = url.part(CURLUPART_PATH).value_or("/");
+  if (path.size() > 1) {
+    if (path.find('/', 1) != std::string::npos)
+      invalid("the path \"" + path + "\" is not one database name");
+    o.database = url_decode(std::string_view(path).substr(1));
+  }
+
+  bool mode_given = false;
+  std::string_view query;
+  auto query_text = url.part(CURLUPART_QUERY).value_or("");
+  query = query_text;
+  std::vector<std::string> seen;
+  while (!query.empty()) {
+    auto item = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), item.size() + 1));
+    if (item.empty()) continue;
+    auto equals = item.find('=');
+    std::string key = url_decode(item.substr(0, equals));
+    std::string value =
+        equals == std::string_view::npos ? std::string() : url_decode(item.substr(equals + 1));
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      invalid("query parameter \"" + key + "\" is given twice");
+    seen.push_back(key);
+    if (key == "password") invalid("contains a password; put it in password_file or password_env");
+    std::string* file = key == "ssl-ca"       ? &o.ssl_ca
+                        : key == "ssl-cert"   ? &o.ssl_cert
+                        : key == "ssl-key"    ? &o.ssl_key
+                        : key == "ssl-capath" ? &o.ssl_capath
+                                              : nullptr;
+    if (file != nullptr) {
+      if (value.empty()) invalid("query parameter \"" + key + "\" needs a path");
+      *file = value;
+    } else if (key == "ssl-mode") {
+      o.ssl_mode = parse_ssl_mode(value);
+      mode_given = true;
+    } else {
+      invalid("unknown query parameter \"" + key +
+              "\" (known: ssl-mode, ssl-ca, ssl-capath, ssl-cert, ssl-key)");
+    }
+  }
+  bool has_files = !o.ssl_ca.empty() || !o.ssl_capath.empty() || !o.ssl_cert.empty() ||
+                   !o.ssl_key.empty();
+  if (o.ssl_mode == MysqlSslMode::disabled && has_files)
+    invalid("ssl-mode=DISABLED contradicts the ssl-ca/ssl-capath/ssl-cert/ssl-key given");
+  if (o.ssl_cert.empty() != o.ssl_key.empty())
+    invalid("ssl-cert and ssl-key go together");
+  // As the mysql client does: a CA without a mode means "verify the server against it".
+  if (!mode_given && (!o.ssl_ca.empty() || !o.ssl_capath.empty()))
+    o.ssl_mode = MysqlSslMode::verify_ca;
+  return o;
+}
+
+std::unique_ptr<Collector> make_mysql_collector(const CollectorContext& context) {
+  return std::make_unique<MysqlCollector>(context);
+}
+
+}  // namespace lagwatch
