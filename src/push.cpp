@@ -1,13 +1,399 @@
-// Router push (placeholder; being implemented).
+// Router pushes (see push.h): per-target worker threads around a libcurl handle; signing,
+// retry classification and backoff are pure functions above them.
 #include "push.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <system_error>
+#include <thread>
+
+#include "api.h"
 
 namespace lagwatch {
 
+std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  unsigned int length = 0;
+  // OpenSSL reads a zero-length key through the pointer anyway; give it a valid one.
+  static const unsigned char kNoKey = 0;
+  const void* key_data = key.empty() ? &kNoKey : static_cast<const void*>(key.data());
+  if (HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(),
+           &length) == nullptr) {
+    // Only on allocation failure or a broken OpenSSL; an unsigned push would be refused anyway.
+    throw std::runtime_error("HMAC-SHA256 failed in OpenSSL");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[mac[i] >> 4];
+    hex += kHex[mac[i] & 0xf];
+  }
+  return hex;
+}
+
+std::string sign_push(const std::string& secret, const std::string& timestamp,
+                      const std::string& body) {
+  return "sha256=" + hmac_sha256_hex(secret, timestamp + "." + body);
+}
+
+PushOutcome classify_push_status(long http_status) {
+  if (http_status >= 200 && http_status < 300) return PushOutcome::success;
+  if (http_status == 0 || http_status == 408 || http_status == 429 || http_status >= 500)
+    return PushOutcome::retry;
+  // 3xx (redirects are not followed: a router URL must be the final one) and other 4xx.
+  return PushOutcome::permanent;
+}
+
+Duration push_backoff(int failures, std::optional<Duration> retry_after, double jitter) {
+  Duration ceiling = kPushBackoffBase;
+  for (int i = 1; i < failures && ceiling < kPushBackoffCap; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, kPushBackoffCap);
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  auto wait = std::chrono::duration_cast<Duration>(ceiling * jitter);
+  if (retry_after) wait = std::max(wait, std::clamp(*retry_after, Duration::zero(), kPushRetryAfterCap));
+  return wait;
+}
+
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// What one POST returned.
+struct Attempt {
+  long status = 0;                    // 0: no HTTP answer
+  CURLcode code = CURLE_OK;
+  std::optional<Duration> retry_after;  // from a 429/503 answer
+  std::string response;                 // the start of the answer's body, for the log
+  bool aborted = false;                 // stop() cut it short
+};
+
+// One router's libcurl easy handle. Reusing it between pushes keeps the connection alive.
+class RouterConnection {
+ public:
+  RouterConnection(const RoutingPush& target, const std::atomic<bool>& stopping)
+      : handle_(curl_easy_init()), stopping_(stopping) {
+    if (!handle_) throw std::runtime_error("curl_easy_init failed");
+    // A zero timeout means "none" to libcurl: a hung router would hold its worker forever.
+    const long timeout_ms = std::max<long>(
+        1, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout)
+                                 .count()));
+    curl_easy_setopt(handle_, CURLOPT_URL, target.url.c_str());
+    curl_easy_setopt(handle_, CURLOPT_POST, 1L);
+    curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(handle_, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(handle_, CURLOPT_USERAGENT, "lagwatch/" LAGWATCH_VERSION);
+    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, &RouterConnection::on_data);
+    curl_easy_setopt(handle_, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(handle_, CURLOPT_XFERINFOFUNCTION, &RouterConnection::on_progress);
+    curl_easy_setopt(handle_, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(handle_, CURLOPT_NOPROGRESS, 0L);
+  }
+  ~RouterConnection() { curl_easy_cleanup(handle_); }
+  RouterConnection(const RouterConnection&) = delete;
+  RouterConnection& operator=(const RouterConnection&) = delete;
+
+  Attempt post(const std::string& body, const std::vector<std::string>& headers) {
+    curl_slist* list = nullptr;
+    for (const auto& h : headers) {
+      curl_slist* appended = curl_slist_append(list, h.c_str());
+      if (!appended) {
+        curl_slist_free_all(list);
+        return Attempt{0, CURLE_OUT_OF_MEMORY, std::nullopt, "", false};
+      }
+      list = appended;
+    }
+    response_.clear();
+    curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(handle_, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(handle_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    Attempt attempt;
+    attempt.code = curl_easy_perform(handle_);
+    curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, nullptr);
+    curl_slist_free_all(list);
+    attempt.aborted = attempt.code == CURLE_ABORTED_BY_CALLBACK;
+    if (attempt.code == CURLE_OK) {
+      curl_easy_getinfo(handle_, CURLINFO_RESPONSE_CODE, &attempt.status);
+      curl_off_t retry_after = 0;
+      // libcurl reads both forms of the header: delay-seconds and an HTTP date.
+      if ((attempt.status == 429 || attempt.status == 503) &&
+          curl_easy_getinfo(handle_, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+          retry_after > 0)
+        attempt.retry_after = std::chrono::seconds(retry_after);
+    }
+    attempt.response = std::move(response_);
+    return attempt;
+  }
+
+  // Why the attempt got no answer, without the URL: libcurl's own error buffer names hosts.
+  std::string error_text(const Attempt& attempt) const {
+    std::string text = curl_easy_strerror(attempt.code);
+    long os_errno = 0;
+    if (curl_easy_getinfo(handle_, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0)
+      text += ": " + std::generic_category().message(static_cast<int>(os_errno));
+    return text;
+  }
+
+ private:
+  static constexpr std::size_t kResponseKept = 200;
+
+  static size_t on_data(char* data, size_t size, size_t count, void* self) {
+    auto& response = static_cast<RouterConnection*>(self)->response_;
+    const size_t n = size * count;
+    response.append(data, std::min(n, kResponseKept - std::min(kResponseKept, response.size())));
+    return n;
+  }
+  static int on_progress(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<RouterConnection*>(self)->stopping_.load() ? 1 : 0;
+  }
+
+  CURL* handle_;
+  const std::atomic<bool>& stopping_;
+  std::string response_;
+};
+
+// A router's answer made safe for one logfmt value: printable ASCII, no quotes.
+std::string loggable(const std::string& text) {
+  std::string out;
+  for (char c : text) out += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : ' ';
+  return out;
+}
+
+}  // namespace
+
+struct RouterPusher::Target {
+  // What this target has pending or settled for one cluster. Guarded by `mutex`.
+  struct Slot {
+    std::shared_ptr<const ClusterSnapshot> latest;
+    bool settled = false;  // the router took (or permanently refused) settled_generation
+    std::uint64_t settled_generation = 0;
+    SteadyTime settled_at{};             // when; the keepalive counts from here
+    int failures = 0;                    // consecutive attempts that may be retried
+    std::optional<SteadyTime> retry_at;  // set while backing off
+    long refused_status = -1;            // the last permanent refusal, so it is logged once
+  };
+
+  explicit Target(RoutingPush c) : config(std::move(c)) {}
+  RoutingPush config;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::map<std::string, Slot> slots;  // by cluster name
+  std::atomic<std::uint64_t> successes{0}, retries{0}, failures{0};
+  std::thread thread;
+
+  // When `slot` should be sent next; nullopt when there is nothing to send.
+  std::optional<SteadyTime> due(const Slot& slot) const {
+    if (!slot.latest) return std::nullopt;
+    if (slot.retry_at) return slot.retry_at;
+    if (!slot.settled || slot.latest->list.generation != slot.settled_generation)
+      return SteadyTime::min();
+    if (config.keepalive <= Duration::zero()) return std::nullopt;
+    return slot.settled_at + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 config.keepalive);
+  }
+};
+
 RouterPusher::RouterPusher(std::vector<RoutingPush> targets, const Clock& clock)
-    : targets_(std::move(targets)), clock_(clock) {}
-RouterPusher::~RouterPusher() = default;
-void RouterPusher::on_publish(const std::shared_ptr<const ClusterSnapshot>&) {}
-void RouterPusher::stop() {}
-std::vector<prometheus::MetricFamily> RouterPusher::Collect() const { return {}; }
+    : clock_(clock) {
+  // Reference-counted by libcurl; here, before any thread, because it is not thread-safe
+  // in every build.
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  for (auto& t : targets) targets_.push_back(std::make_unique<Target>(std::move(t)));
+  for (auto& t : targets_) {
+    spdlog::info("msg=\"pushing replica lists to router\" router=\"{}\" keepalive={} timeout={} "
+                 "signed={}",
+                 t->config.name,
+                 t->config.keepalive > Duration::zero() ? format_duration(t->config.keepalive)
+                                                        : "off",
+                 format_duration(t->config.timeout), t->config.secret ? "true" : "false");
+    t->thread = std::thread([this, target = t.get()] { run(*target); });
+  }
+}
+
+RouterPusher::~RouterPusher() {
+  stop();
+  curl_global_cleanup();
+}
+
+void RouterPusher::on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot) {
+  for (auto& t : targets_) {
+    {
+      std::lock_guard lock(t->mutex);
+      t->slots[snapshot->name].latest = snapshot;  // replaces any unsent older list
+    }
+    t->wake.notify_one();
+  }
+}
+
+void RouterPusher::stop() {
+  stopping_ = true;
+  for (auto& t : targets_) {
+    // Under the mutex, so a worker between its check of stopping_ and its wait cannot miss it.
+    { std::lock_guard lock(t->mutex); }
+    t->wake.notify_all();
+  }
+  for (auto& t : targets_)
+    if (t->thread.joinable()) t->thread.join();
+}
+
+void RouterPusher::run(Target& target) {
+  std::optional<RouterConnection> connection;
+  try {
+    connection.emplace(target.config, stopping_);
+  } catch (const std::exception& e) {
+    spdlog::error("msg=\"router push disabled: {}\" router=\"{}\"", e.what(), target.config.name);
+    return;
+  }
+  std::mt19937_64 random(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  const std::string& router = target.config.name;
+
+  std::unique_lock lock(target.mutex);
+  while (!stopping_) {
+    // The cluster due first; ties go to the first in name order.
+    std::string cluster;
+    std::optional<SteadyTime> when;
+    for (const auto& [name, slot] : target.slots) {
+      auto due = target.due(slot);
+      if (due && (!when || *due < *when)) {
+        when = due;
+        cluster = name;
+      }
+    }
+    if (!when) {
+      target.wake.wait(lock);
+      continue;
+    }
+    if (*when > std::chrono::steady_clock::now()) {
+      target.wake.wait_until(lock, *when);
+      continue;
+    }
+
+    const std::shared_ptr<const ClusterSnapshot> snapshot = target.slots[cluster].latest;
+    lock.unlock();
+    // Rendered at send time, so a keepalive carries the latest figures of the same list.
+    const std::string body = replica_list_json(*snapshot, snapshot->list).dump();
+    const std::string generation = std::to_string(snapshot->list.generation);
+    const std::string timestamp = std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count());
+    std::vector<std::string> headers = {
+        "Content-Type: application/json",
+        "X-Lagwatch-Cluster: " + snapshot->name,
+        "X-Lagwatch-Generation: " + generation,
+        "X-Lagwatch-Timestamp: " + timestamp,
+        // libcurl would otherwise wait up to a second for "100 Continue" on larger bodies.
+        "Expect:",
+    };
+    if (target.config.secret)
+      headers.push_back("X-Lagwatch-Signature: " +
+                        sign_push(target.config.secret->value, timestamp, body));
+    const Attempt attempt = connection->post(body, headers);
+    const PushOutcome outcome =
+        attempt.code == CURLE_OK ? classify_push_status(attempt.status) : PushOutcome::retry;
+    const std::string error =
+        attempt.code == CURLE_OK ? std::string() : connection->error_text(attempt);
+    lock.lock();
+    if (attempt.aborted || stopping_) break;
+
+    Target::Slot& slot = target.slots[cluster];
+    const auto now = std::chrono::steady_clock::now();
+    switch (outcome) {
+      case PushOutcome::success:
+        ++target.successes;
+        if (slot.failures > 0)
+          spdlog::info("msg=\"router push recovered\" router=\"{}\" cluster={} generation={} "
+                       "failed_attempts={}",
+                       router, cluster, generation, slot.failures);
+        else
+          spdlog::debug("msg=\"router push delivered\" router=\"{}\" cluster={} generation={} "
+                        "status={}",
+                        router, cluster, generation, attempt.status);
+        slot.settled = true;
+        slot.settled_generation = snapshot->list.generation;
+        slot.settled_at = now;
+        slot.failures = 0;
+        slot.retry_at.reset();
+        slot.refused_status = -1;
+        break;
+      case PushOutcome::retry: {
+        ++target.retries;
+        ++slot.failures;
+        const Duration wait = push_backoff(slot.failures, attempt.retry_after, jitter(random));
+        slot.retry_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait);
+        // The first failure of a streak is a warning; the rest would repeat it every backoff.
+        const auto level = slot.failures == 1 ? spdlog::level::warn : spdlog::level::debug;
+        if (attempt.code == CURLE_OK)
+          spdlog::log(level,
+                      "msg=\"router push failed; retrying\" router=\"{}\" cluster={} "
+                      "generation={} status={} failed_attempts={} retry_in={}",
+                      router, cluster, generation, attempt.status, slot.failures,
+                      format_duration(wait));
+        else
+          spdlog::log(level,
+                      "msg=\"router push failed; retrying\" router=\"{}\" cluster={} "
+                      "generation={} error=\"{}\" failed_attempts={} retry_in={}",
+                      router, cluster, generation, error, slot.failures, format_duration(wait));
+        break;
+      }
+      case PushOutcome::permanent:
+        ++target.failures;
+        // The router will not take this body: wait for a new list or the keepalive.
+        if (slot.refused_status != attempt.status)
+          spdlog::warn("msg=\"router refused the push; not retrying until the list changes or "
+                       "the keepalive\" router=\"{}\" cluster={} generation={} status={} "
+                       "response=\"{}\"",
+                       router, cluster, generation, attempt.status, loggable(attempt.response));
+        slot.refused_status = attempt.status;
+        slot.settled = true;
+        slot.settled_generation = snapshot->list.generation;
+        slot.settled_at = now;
+        slot.failures = 0;
+        slot.retry_at.reset();
+        break;
+    }
+  }
+}
+
+std::vector<prometheus::MetricFamily> RouterPusher::Collect() const {
+  // Targets sharing a name (the default "host:port" of two URLs) share their series: two
+  // series with one label set would break the exposition.
+  std::map<std::string, std::array<std::uint64_t, 3>> by_router;
+  for (const auto& t : targets_) {
+    auto& counts = by_router[t->config.name];
+    counts[0] += t->successes.load();
+    counts[1] += t->retries.load();
+    counts[2] += t->failures.load();
+  }
+  prometheus::MetricFamily family{
+      "lagwatch_router_pushes_total",
+      "Replica list pushes to routers by outcome: success (2xx), retry (no answer, 408, 429 or "
+      "5xx; retried with backoff), failure (other status; not retried until the list changes "
+      "or the keepalive).",
+      prometheus::MetricType::Counter,
+      {}};
+  static constexpr std::array<const char*, 3> kResults = {"success", "retry", "failure"};
+  for (const auto& [router, counts] : by_router) {
+    for (std::size_t i = 0; i < kResults.size(); ++i) {
+      prometheus::ClientMetric m;
+      m.label = {{"router", router}, {"result", kResults[i]}};
+      m.counter.value = static_cast<double>(counts[i]);
+      family.metric.push_back(std::move(m));
+    }
+  }
+  if (family.metric.empty()) return {};
+  return {std::move(family)};
+}
 
 }  // namespace lagwatch

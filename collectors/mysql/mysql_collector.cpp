@@ -19,6 +19,7 @@ namespace {
 constexpr unsigned kUnknownSystemVariable = 1193;  // ER_UNKNOWN_SYSTEM_VARIABLE
 constexpr unsigned kParseError = 1064;             // ER_PARSE_ERROR
 constexpr unsigned kNoBinaryLogging = 1381;        // ER_NO_BINARY_LOGGING
+constexpr unsigned kTlsError = 2026;               // CR_SSL_CONNECTION_ERROR
 
 // Statement 1. The flavour decides the variable names: MariaDB has no super_read_only and
 // calls its GTID position gtid_current_pos.
@@ -103,22 +104,13 @@ void set_tls_options(MYSQL* conn, const MysqlConnectOptions& o) {
   file(MYSQL_OPT_SSL_CAPATH, o.ssl_capath, "ssl-capath");
   file(MYSQL_OPT_SSL_CERT, o.ssl_cert, "ssl-cert");
   file(MYSQL_OPT_SSL_KEY, o.ssl_key, "ssl-key");
-  my_bool enforce = 0;
-  my_bool verify = 0;
-  switch (o.ssl_mode) {
-    case MysqlSslMode::unset:
-    case MysqlSslMode::disabled:
-    case MysqlSslMode::preferred:
-      return;  // the client library's default: see parse_mysql_dsn()
-    case MysqlSslMode::required:
-      enforce = 1;
-      break;
-    case MysqlSslMode::verify_ca:
-    case MysqlSslMode::verify_identity:
-      enforce = 1;
-      verify = 1;
-      break;
-  }
+  // Connector/C 3.3, tried against servers with and without TLS: "enforce" without "verify"
+  // uses TLS when the server offers it and silently goes on in plain text when it does not,
+  // which is PREFERRED; REQUIRED is therefore checked after connecting.
+  // "verify" checks the chain and the host name together and refuses a server without TLS.
+  my_bool enforce = o.ssl_mode != MysqlSslMode::disabled;
+  my_bool verify =
+      o.ssl_mode == MysqlSslMode::verify_ca || o.ssl_mode == MysqlSslMode::verify_identity;
   set_option(conn, MYSQL_OPT_SSL_ENFORCE, &enforce, "MYSQL_OPT_SSL_ENFORCE");
   set_option(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify, "MYSQL_OPT_SSL_VERIFY_SERVER_CERT");
 }
@@ -199,7 +191,7 @@ class MysqlCollector final : public Collector {
 
   void collect_statements(NodeSample& sample) {
     // 1. Read-only flags, version and GTIDs.
-    auto variables = run(mariadb_ ? kMariadbVariables : kMysqlVariables);
+    auto variables = run("SELECT @@read_only, ...", mariadb_ ? kMariadbVariables : kMysqlVariables);
     if (variables.size() != 1) throw std::runtime_error("SELECT @@read_only returned no row");
     const auto& v = variables[0];
     auto value = [&](const char* column) -> const std::optional<std::string>& {
@@ -216,12 +208,12 @@ class MysqlCollector final : public Collector {
     if (replica_status_.empty()) replica_status_ = mysql_replica_status_statement(version);
     std::vector<MysqlRow> status;
     try {
-      status = run(replica_status_.c_str());
+      status = run(replica_status_, replica_status_);
     } catch (const MysqlError& e) {
       std::string old = mariadb_ ? "SHOW ALL SLAVES STATUS" : "SHOW SLAVE STATUS";
       if (e.number != kParseError || replica_status_ == old) throw;
       replica_status_ = old;
-      status = run(replica_status_.c_str());
+      status = run(replica_status_, replica_status_);
     }
     std::vector<ReplicationChannel> channels;
     for (const auto& row : status) {
@@ -240,7 +232,7 @@ class MysqlCollector final : public Collector {
     // 3. A primary's binlogs: the newest file's size is the current write position, and the
     // sizes of the others measure lag across files.
     try {
-      auto logs = parse_binary_logs(run("SHOW BINARY LOGS"));
+      auto logs = parse_binary_logs(run("SHOW BINARY LOGS", "SHOW BINARY LOGS"));
       sample.segments = std::move(logs.segments);
       sample.current_position = std::move(logs.current_position);
     } catch (const MysqlError& e) {
@@ -270,22 +262,32 @@ class MysqlCollector final : public Collector {
                            password_ ? password_->c_str() : nullptr,
                            options_.database.empty() ? nullptr : options_.database.c_str(),
                            options_.port, nullptr, 0) == nullptr) {
-      MysqlError e{mysql_errno(conn_), mysql_error(conn_), true, false};
+      MysqlError e{mysql_errno(conn_), where() + mysql_error(conn_), true, false};
+      if (e.number == kTlsError && e.message.find("certificate") != std::string::npos &&
+          (options_.ssl_mode == MysqlSslMode::verify_ca ||
+           options_.ssl_mode == MysqlSslMode::verify_identity))
+        e.message += " (the certificate must chain to ssl-ca/ssl-capath and name host \"" +
+                     options_.host + "\": the client library checks both for VERIFY_CA too)";
       close();
       throw e;
+    }
+    if (options_.ssl_mode == MysqlSslMode::required && mysql_get_ssl_cipher(conn_) == nullptr) {
+      close();
+      throw MysqlError{kTlsError, where() + "ssl-mode=REQUIRED, but the server does not offer TLS",
+                       true, false};
     }
     replica_status_.clear();
     std::string server = mysql_get_server_info(conn_);
     mariadb_ = flavour_hint_.value_or(is_mariadb_version(server));
   }
 
-  // Runs one statement and returns its rows by column name.
-  std::vector<MysqlRow> run(const char* sql) {
+  // Runs one statement and returns its rows by column name. `label` names it in errors.
+  std::vector<MysqlRow> run(const std::string& label, const std::string& sql) {
     auto started = std::chrono::steady_clock::now();
-    if (mysql_real_query(conn_, sql, std::strlen(sql)) != 0) throw error(sql, started);
+    if (mysql_real_query(conn_, sql.data(), sql.size()) != 0) throw error(label, started);
     MYSQL_RES* result = mysql_store_result(conn_);
     if (result == nullptr) {
-      if (mysql_errno(conn_) != 0) throw error(sql, started);
+      if (mysql_errno(conn_) != 0) throw error(label, started);
       return {};
     }
     std::vector<MysqlRow> rows;
@@ -305,20 +307,24 @@ class MysqlCollector final : public Collector {
     return rows;
   }
 
-  MysqlError error(const char* sql, std::chrono::steady_clock::time_point started) {
+  MysqlError error(const std::string& label, std::chrono::steady_clock::time_point started) {
     MysqlError e{mysql_errno(conn_), mysql_error(conn_), false, false};
     // The client library reports a read timeout as a plain lost connection; only the time it
     // took tells the two apart.
     e.read_timed_out = std::chrono::steady_clock::now() - started >=
                        std::chrono::seconds(timeout_seconds_) - std::chrono::milliseconds(100);
-    if (e.number == kUnknownSystemVariable && std::string_view(sql).starts_with("SELECT @@")) {
+    if (e.number == kUnknownSystemVariable && label.starts_with("SELECT @@")) {
       // The handshake's version said one flavour and the server knows the other's variables
       // (a proxy in between rewriting the version): use the other flavour from the next cycle.
       flavour_hint_ = !mariadb_;
       e.message += std::string(" (retrying as ") + (mariadb_ ? "MySQL" : "MariaDB") + ")";
     }
-    e.message = std::string(std::string_view(sql).substr(0, 24)) + ": " + e.message;
+    e.message = label + ": " + e.message;
     return e;
+  }
+
+  std::string where() const {
+    return "connecting to " + options_.host + ":" + std::to_string(options_.port) + ": ";
   }
 
   void release_socket() {
@@ -440,7 +446,8 @@ MysqlConnectOptions parse_mysql_dsn(const std::string& dsn) {
     invalid("ssl-mode=DISABLED contradicts the ssl-ca/ssl-capath/ssl-cert/ssl-key given");
   if (o.ssl_cert.empty() != o.ssl_key.empty())
     invalid("ssl-cert and ssl-key go together");
-  // As the mysql client does: a CA without a mode means "verify the server against it".
+  // As the mysql client does: PREFERRED by default, but a CA without a mode means "verify the
+  // server against it".
   if (!mode_given && (!o.ssl_ca.empty() || !o.ssl_capath.empty()))
     o.ssl_mode = MysqlSslMode::verify_ca;
   return o;

@@ -17,9 +17,10 @@ std::unique_ptr<Collector> make_mysql_collector(const CollectorContext& context)
 
 // ---- Connection settings -------------------------------------------------------------------
 
-// The MySQL client's --ssl-mode values. MariaDB Connector/C verifies the server's certificate
-// and its host name together, so verify_ca is as strict as verify_identity here.
-enum class MysqlSslMode { unset, disabled, preferred, required, verify_ca, verify_identity };
+// The mysql client's --ssl-mode values: TLS never, when offered (the default), always, always
+// with the certificate verified. MariaDB Connector/C verifies the certificate's chain and host
+// name together, so verify_ca is as strict as verify_identity here.
+enum class MysqlSslMode { disabled, preferred, required, verify_ca, verify_identity };
 
 // What a mysql:// or mariadb:// DSN says:
 //   mysql://user@host:port/database?ssl-mode=VERIFY_CA&ssl-ca=/etc/ca.pem
@@ -29,7 +30,7 @@ struct MysqlConnectOptions {
   unsigned port = 3306;
   std::string user;
   std::string database;  // empty: none
-  MysqlSslMode ssl_mode = MysqlSslMode::unset;
+  MysqlSslMode ssl_mode = MysqlSslMode::preferred;  // verify_ca when only ssl-ca/ssl-capath given
   std::string ssl_ca, ssl_cert, ssl_key, ssl_capath;
 };
 

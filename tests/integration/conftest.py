@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PG_FIXTURE = os.path.join(ROOT, "scripts", "fixtures", "pg")
+MYSQL_FIXTURE = os.path.join(ROOT, "scripts", "fixtures", "mysql")
 LAGWATCH_BIN = os.environ.get("LAGWATCH_BIN", os.path.join(ROOT, "build", "lagwatch"))
 
 
@@ -43,19 +44,22 @@ def free_port_block(count):
     raise RuntimeError("no free block of %d ports on 127.0.0.1" % count)
 
 
-class PgCluster:
-    """A PostgreSQL primary (pg1) and standbys (pg2, pg3) run by scripts/fixtures/pg."""
+class ServerSet:
+    """A primary and replicas run by one of scripts/fixtures/{pg,mysql}."""
 
-    def __init__(self, directory, base_port, standbys):
+    fixture = None
+    prefix = None
+
+    def __init__(self, directory, base_port, replicas):
         self.dir = directory
         self.base_port = base_port
-        self.nodes = ["pg%d" % (i + 1) for i in range(standbys + 1)]
+        self.nodes = ["%s%d" % (self.prefix, i + 1) for i in range(replicas + 1)]
 
     def run(self, *args, check=True, timeout=180):
-        r = subprocess.run([PG_FIXTURE, *args], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([self.fixture, *args], capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
-            raise RuntimeError("pg %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode,
-                                                              r.stdout, r.stderr))
+            raise RuntimeError("%s %s failed (%d):\n%s\n%s" % (
+                os.path.basename(self.fixture), " ".join(args), r.returncode, r.stdout, r.stderr))
         return r.stdout.strip()
 
     def port(self, node):
@@ -72,28 +76,53 @@ class PgCluster:
         return os.path.join(self.dir, "lagwatch.password")
 
     def toml(self, cluster="orders", interval="500ms", timeout="400ms", extra=""):
-        lines = ["[[cluster]]", 'name = "%s"' % cluster, 'engine = "postgres"',
+        lines = ["[[cluster]]", 'name = "%s"' % cluster, 'engine = "%s"' % self.engine,
                  'interval = "%s"' % interval, 'timeout = "%s"' % timeout, extra]
         for n in self.nodes:
-            lines += ["[[cluster.node]]", 'name = "%s"' % n,
-                      'dsn = "postgresql://lagwatch@127.0.0.1:%d/postgres?sslmode=disable"'
-                      % self.port(n),
+            lines += ["[[cluster.node]]", 'name = "%s"' % n, 'dsn = "%s"' % self.dsn(n),
                       'password_file = "%s"' % self.password_file]
         return "\n".join(lines) + "\n"
 
 
-def pg_servers():
-    """A fresh primary and two standbys with a light write load; torn down on exit."""
-    directory = tempfile.mkdtemp(prefix="lw-pg-")
+class PgCluster(ServerSet):
+    """A PostgreSQL primary (pg1) and standbys (pg2, pg3) run by scripts/fixtures/pg."""
+
+    fixture = PG_FIXTURE
+    prefix = "pg"
+    engine = "postgres"
+
+    def dsn(self, node):
+        return "postgresql://lagwatch@127.0.0.1:%d/postgres?sslmode=disable" % self.port(node)
+
+
+class MysqlCluster(ServerSet):
+    """A MariaDB primary (db1) and replicas (db2, db3) run by scripts/fixtures/mysql."""
+
+    fixture = MYSQL_FIXTURE
+    prefix = "db"
+    engine = "mysql"
+
+    def dsn(self, node):
+        return "mysql://lagwatch@127.0.0.1:%d/" % self.port(node)
+
+
+def servers(kind):
+    """A fresh primary and two replicas with a light write load; torn down on exit."""
+    directory = tempfile.mkdtemp(prefix="lw-%s-" % kind.prefix)
     base = free_port_block(3)
-    cluster = PgCluster(directory, base, 2)
+    cluster = kind(directory, base, 2)
+    replicas_flag = "--standbys" if kind is PgCluster else "--replicas"
     try:
-        cluster.run("up", directory, "--port", str(base), "--standbys", "2", timeout=300)
+        cluster.run("up", directory, "--port", str(base), replicas_flag, "2", timeout=300)
         cluster.run("load", directory, "--rate", "20")
         yield cluster
     finally:
-        subprocess.run([PG_FIXTURE, "down", directory], timeout=120)
+        subprocess.run([kind.fixture, "down", directory], timeout=120)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def pg_servers():
+    yield from servers(PgCluster)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +135,17 @@ def pg():
 def pg_disposable():
     """Servers for one destructive test (promotion, split-brain)."""
     yield from pg_servers()
+
+
+@pytest.fixture(scope="session")
+def mysql():
+    """Shared MariaDB servers: tests put replicas into scenarios and undo them."""
+    yield from servers(MysqlCluster)
+
+
+@pytest.fixture
+def mysql_disposable():
+    yield from servers(MysqlCluster)
 
 
 class Lagwatch:
