@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <limits>
 #include <mutex>
@@ -25,6 +24,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "listen_address.h"
 
 namespace lagwatch {
 namespace {
@@ -91,51 +92,6 @@ std::string lower_ascii(std::string_view text) {
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && lower_ascii(a) == lower_ascii(b);
-}
-
-[[noreturn]] void fail_listen(const std::string& listen, std::string_view why) {
-  throw std::runtime_error(fmt::format("cannot listen on {}: {}", listen, why));
-}
-
-// "host:port", ":port" (all IPv4 interfaces), "[v6-address]:port"; port 0 picks a free one.
-tcp::endpoint parse_listen(const std::string& listen) {
-  const std::size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    fail_listen(listen, "expected host:port, :port or [ipv6-address]:port, e.g. 127.0.0.1:9817");
-  }
-  std::string host = listen.substr(0, colon);
-  const std::string_view port_text = std::string_view(listen).substr(colon + 1);
-  unsigned port = 0;
-  const auto [end, error] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || error != std::errc() || end != port_text.data() + port_text.size() ||
-      port > 65535) {
-    fail_listen(listen, "the port must be a number from 0 to 65535");
-  }
-  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string::npos) {
-    fail_listen(listen, "put an IPv6 address in brackets, e.g. [::1]:9817");
-  }
-  if (host.empty()) return {net::ip::address_v4::any(), static_cast<std::uint16_t>(port)};
-
-  beast::error_code ec;
-  net::ip::address address = net::ip::make_address(host, ec);
-  if (ec && !bracketed) {
-    // Not an IP literal: a name such as "localhost". One synchronous lookup at startup.
-    net::io_context lookup_context;
-    tcp::resolver resolver(lookup_context);
-    const auto results = resolver.resolve(host, "", ec);
-    if (ec || results.empty()) {
-      fail_listen(listen, fmt::format("cannot resolve \"{}\": {}", host,
-                                      ec ? ec.message() : std::string("no addresses")));
-    }
-    address = results.begin()->endpoint().address();
-  } else if (ec) {
-    fail_listen(listen, fmt::format("\"{}\" is not an IPv6 address", host));
-  }
-  return {address, static_cast<std::uint16_t>(port)};
 }
 
 class Session;
@@ -440,16 +396,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> discard_;  // allocated only when lingering
 };
 
-void Core::bind() {
-  const tcp::endpoint endpoint = parse_listen(options.listen);
-  beast::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (!ec) port = acceptor.local_endpoint(ec).port();
-  if (ec) fail_listen(options.listen, ec.message());
-}
+void Core::bind() { port = listen_on(acceptor, options.listen); }
 
 void Core::start() {
   const std::lock_guard lock(lifecycle_mutex);

@@ -64,7 +64,8 @@ Labels with(Labels labels, std::string name, std::string value) {
   return labels;
 }
 
-void render_replica(FamilySet& f, const Labels& node_labels, const NodeStatus& node) {
+void render_replica(FamilySet& f, const Labels& node_labels, const NodeStatus& node,
+                    const std::string& engine) {
   for (const auto& c : node.channels) {
     // The channel label appears only for MySQL's named channels (multi-source).
     Labels l = c.name.empty() ? node_labels : with(node_labels, "channel", c.name);
@@ -99,6 +100,15 @@ void render_replica(FamilySet& f, const Labels& node_labels, const NodeStatus& n
     if (c.applying)
       f.gauge("lagwatch_replica_applying",
               "1 if replay / the SQL thread runs (not paused or stopped).", l, *c.applying ? 1 : 0);
+    if (engine == "mysql") {
+      // Numbers only: the error text is in the log and the API, never in a label.
+      f.gauge("lagwatch_replica_last_io_errno",
+              "Last_IO_Errno of the replication channel (0: no error).", l,
+              static_cast<double>(c.last_io_errno));
+      f.gauge("lagwatch_replica_last_sql_errno",
+              "Last_SQL_Errno of the replication channel (0: no error).", l,
+              static_cast<double>(c.last_sql_errno));
+    }
   }
   if (node.stage) {
     const auto& s = *node.stage;
@@ -196,7 +206,7 @@ std::vector<MetricFamily> render_metrics(
               node.up ? 1 : 0);
       f.stateset("lagwatch_node_role", "Observed role of the node: primary, replica, or unknown.",
                  l, "role", {"primary", "replica", "unknown"}, role_name(node.role));
-      if (node.is_replica_side()) render_replica(f, l, node);
+      if (node.is_replica_side()) render_replica(f, l, node, snap->engine);
       render_collection_stats(f, l, node.stats);
     }
   }

@@ -1,0 +1,75 @@
+"""MariaDB specifics: lag_bytes across binlog rotations, split-brain, SHOW output kept out of labels."""
+import time
+
+from conftest import wait_for
+
+INTERVAL = 0.5
+
+
+def test_lag_bytes_spans_binlog_rotations(mysql, lagwatch_factory):
+    mysql.run("wait-caught-up", mysql.dir)
+    lw = lagwatch_factory(mysql.toml())
+    wait_for("measured", lambda: lw.value("lagwatch_replica_lag_bytes", node="db2") is not None, 10)
+    mysql.scenario("db2", "stop-sql")
+    try:
+        wait_for("applying 0", lambda: lw.value("lagwatch_replica_applying", node="db2") == 0, 5)
+        before = lw.value("lagwatch_replica_lag_bytes", node="db2")
+        # Rotate twice between samples while writes go on: the distance must keep growing by
+        # what was written, not fall back to the offset in the newest file.
+        for _ in range(2):
+            mysql.scenario("db1", "flush-logs")
+            time.sleep(1.0)
+        after = wait_for("lag bytes grew", lambda: (lw.value("lagwatch_replica_lag_bytes", node="db2") or 0)
+                         > before and lw.value("lagwatch_replica_lag_bytes", node="db2"), 5)
+        # Truth from the primary itself: bytes of every binlog from the replica's file on.
+        status = mysql.sql("db2", "SHOW SLAVE STATUS\\G")
+        fields = dict(line.strip().split(": ", 1) for line in status.splitlines() if ": " in line)
+        file, pos = fields["Relay_Master_Log_File"], int(fields["Exec_Master_Log_Pos"])
+        logs = [line.split("\t") for line in mysql.sql("db1", "SHOW BINARY LOGS").splitlines()]
+        sizes = {name: int(size) for name, size, *_ in logs}
+        truth = sum(size for name, size in sizes.items() if name >= file) - pos
+        assert len([n for n in sizes if n >= file]) >= 3, sizes
+        current = lw.value("lagwatch_replica_lag_bytes", node="db2")
+        # Writes continue between the two reads: allow what 20 inserts/s add in 2 intervals.
+        assert abs(current - truth) < 20_000, (current, truth, after)
+    finally:
+        mysql.scenario("db2", "start-sql")
+    wait_for("caught up", lambda: (lw.value("lagwatch_replica_lag_bytes", node="db2") or 1) == 0
+             or lw.value("lagwatch_replica_lag_bytes", node="db2") < 5000, 10)
+
+
+def test_promoted_replica_while_primary_runs_is_split_brain(mysql_disposable, lagwatch_factory):
+    m = mysql_disposable
+    lw = lagwatch_factory(m.toml())
+    wait_for("one primary", lambda: lw.value("lagwatch_cluster_primaries", cluster="orders") == 1, 10)
+    m.scenario("db2", "promote")
+    promoted = time.time()
+    wait_for("split-brain", lambda: lw.value("lagwatch_cluster_primaries", cluster="orders") == 2, 5)
+    assert time.time() - promoted <= 2 * INTERVAL + 0.5
+    assert lw.value("lagwatch_node_role", node="db2", role="primary") == 1
+    assert lw.clusters()[0]["state"] == "critical"
+
+
+def test_replication_error_is_a_number_in_metrics_and_text_in_the_api(mysql, lagwatch_factory):
+    lw = lagwatch_factory(mysql.toml())
+    wait_for("measured", lambda: lw.value("lagwatch_replica_lag_seconds", node="db3") is not None, 10)
+    assert lw.value("lagwatch_replica_last_sql_errno", node="db3") == 0
+    mysql.sql("db1", "CREATE TABLE IF NOT EXISTS lagwatch_demo.conflict (id INT PRIMARY KEY)")
+    mysql.run("wait-caught-up", mysql.dir)
+    # A row only db3 has, then the same key from the primary: db3's SQL thread stops on 1062.
+    mysql.sql("db3", "SET SESSION sql_log_bin = 0; INSERT INTO lagwatch_demo.conflict VALUES (1)")
+    mysql.sql("db1", "INSERT INTO lagwatch_demo.conflict VALUES (1)")
+    try:
+        wait_for("SQL error seen", lambda: lw.value("lagwatch_replica_last_sql_errno", node="db3") == 1062, 10)
+        assert lw.value("lagwatch_replica_applying", node="db3") == 0
+        for line in lw.scrape().splitlines():
+            assert "Duplicate" not in line, "error text must not reach a label: " + line
+        node = [n for n in lw.clusters()[0]["nodes"] if n["name"] == "db3"][0]
+        assert "Duplicate" in node["channels"][0]["last_error"], node
+        assert node["channels"][0]["source"].startswith("127.0.0.1:")
+    finally:
+        mysql.sql("db3", "SET SESSION sql_log_bin = 0; DELETE FROM lagwatch_demo.conflict WHERE id = 1")
+        mysql.sql("db3", "START SLAVE SQL_THREAD")
+        mysql.sql("db1", "DROP TABLE lagwatch_demo.conflict")
+    wait_for("applying again", lambda: lw.value("lagwatch_replica_applying", node="db3") == 1, 10)
+    wait_for("error cleared", lambda: lw.value("lagwatch_replica_last_sql_errno", node="db3") == 0, 10)
