@@ -41,7 +41,8 @@ struct UrlHandle {
 
   std::optional<std::string> part(CURLUPart what, unsigned flags = 0) const {
     char* value = nullptr;
-    if (curl_url_get(url, what, &value, flags) != CURLUE_OK || value == nullptr) return std::nullopt;
+    if (curl_url_get(url, what, &value, flags) != CURLUE_OK || value == nullptr)
+      return std::nullopt;
     std::string copy(value);
     curl_free(value);
     return copy;
@@ -127,7 +128,8 @@ void init_client_library() {
 bool flag(const std::optional<std::string>& value, const char* what) {
   if (value == "1" || value == "ON") return true;
   if (value == "0" || value == "OFF") return false;
-  throw std::runtime_error(std::string(what) + " is not 0 or 1: \"" + value.value_or("NULL") + "\"");
+  throw std::runtime_error(std::string(what) + " is not 0 or 1: \"" + value.value_or("NULL") +
+                           "\"");
 }
 
 std::string one_line(std::string s) {
@@ -164,7 +166,13 @@ class MysqlCollector final : public Collector {
       // it was read, so a replica's lag is never understated.
       sample.sampled_at = clock.now();
       collect_statements(sample);
-      release_socket();
+      {
+        std::lock_guard lock(mutex_);
+        socket_ = -1;
+        // abort() came after the last answer arrived: the caller has given up on this
+        // collection, and the socket may be shut down under a connection that looks fine.
+        if (aborted_) throw Aborted{};
+      }
     } catch (const Aborted&) {
       fail(sample, CollectionError::timeout, "collection exceeded its timeout");
     } catch (const MysqlError& e) {
@@ -218,7 +226,8 @@ class MysqlCollector final : public Collector {
     std::vector<ReplicationChannel> channels;
     for (const auto& row : status) {
       channels.push_back(parse_replica_status(row));
-      if (channels.back().gtid_position.empty()) channels.back().gtid_position = sample.gtid_position;
+      if (channels.back().gtid_position.empty())
+        channels.back().gtid_position = sample.gtid_position;
     }
 
     auto role = mysql_role(channels, read_only, super_read_only);
@@ -317,7 +326,8 @@ class MysqlCollector final : public Collector {
       // The handshake's version said one flavour and the server knows the other's variables
       // (a proxy in between rewriting the version): use the other flavour from the next cycle.
       flavour_hint_ = !mariadb_;
-      e.message += std::string(" (retrying as ") + (mariadb_ ? "MySQL" : "MariaDB") + ")";
+      e.message += std::string(" (the next cycle reads ") + (mariadb_ ? "MySQL" : "MariaDB") +
+                   "'s variables)";
     }
     e.message = label + ": " + e.message;
     return e;
@@ -356,9 +366,9 @@ class MysqlCollector final : public Collector {
   std::optional<std::string> password_;
   unsigned timeout_seconds_;
   MYSQL* conn_ = nullptr;
-  bool mariadb_ = false;                // this connection's flavour
-  std::optional<bool> flavour_hint_;    // set when the handshake's version proved wrong
-  std::string replica_status_;          // the spelling this connection's server understands
+  bool mariadb_ = false;              // this connection's flavour
+  std::optional<bool> flavour_hint_;  // set when the handshake's version proved wrong
+  std::string replica_status_;        // the spelling this connection's server understands
   std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
   int socket_ = -1;
   bool aborted_ = false;
@@ -440,12 +450,11 @@ MysqlConnectOptions parse_mysql_dsn(const std::string& dsn) {
               "\" (known: ssl-mode, ssl-ca, ssl-capath, ssl-cert, ssl-key)");
     }
   }
-  bool has_files = !o.ssl_ca.empty() || !o.ssl_capath.empty() || !o.ssl_cert.empty() ||
-                   !o.ssl_key.empty();
+  bool has_files =
+      !o.ssl_ca.empty() || !o.ssl_capath.empty() || !o.ssl_cert.empty() || !o.ssl_key.empty();
   if (o.ssl_mode == MysqlSslMode::disabled && has_files)
     invalid("ssl-mode=DISABLED contradicts the ssl-ca/ssl-capath/ssl-cert/ssl-key given");
-  if (o.ssl_cert.empty() != o.ssl_key.empty())
-    invalid("ssl-cert and ssl-key go together");
+  if (o.ssl_cert.empty() != o.ssl_key.empty()) invalid("ssl-cert and ssl-key go together");
   // As the mysql client does: PREFERRED by default, but a CA without a mode means "verify the
   // server against it".
   if (!mode_given && (!o.ssl_ca.empty() || !o.ssl_capath.empty()))

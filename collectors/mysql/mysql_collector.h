@@ -29,7 +29,7 @@ struct MysqlConnectOptions {
   std::string host;
   unsigned port = 3306;
   std::string user;
-  std::string database;  // empty: none
+  std::string database;                             // empty: none
   MysqlSslMode ssl_mode = MysqlSslMode::preferred;  // verify_ca when only ssl-ca/ssl-capath given
   std::string ssl_ca, ssl_cert, ssl_key, ssl_capath;
 };

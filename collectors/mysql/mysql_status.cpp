@@ -101,8 +101,9 @@ ReplicationChannel parse_replica_status(const MysqlRow& row) {
   auto io = column(row, "Replica_IO_Running", "Slave_IO_Running");
   auto sql = column(row, "Replica_SQL_Running", "Slave_SQL_Running");
   if (!io.present || !sql.present)
-    throw std::runtime_error("the replica status row has no Replica_IO_Running/Slave_IO_Running "
-                             "or Replica_SQL_Running/Slave_SQL_Running column");
+    throw std::runtime_error(
+        "the replica status row has no Replica_IO_Running/Slave_IO_Running "
+        "or Replica_SQL_Running/Slave_SQL_Running column");
   // "Connecting" means the IO thread runs but has no stream: nothing arrives, so not connected.
   c.connected = io.value == "Yes";
   c.applying = sql.value == "Yes";
@@ -113,7 +114,8 @@ ReplicationChannel parse_replica_status(const MysqlRow& row) {
                                column(row, "Read_Source_Log_Pos", "Read_Master_Log_Pos"));
 
   // NULL while a thread is stopped or not connected: unknown, never 0.
-  if (auto behind = number<std::int64_t>(column(row, "Seconds_Behind_Source", "Seconds_Behind_Master")))
+  if (auto behind =
+          number<std::int64_t>(column(row, "Seconds_Behind_Source", "Seconds_Behind_Master")))
     c.reported_lag_seconds = static_cast<double>(std::max<std::int64_t>(0, *behind));
   if (auto delay = number<std::int64_t>(column(row, "SQL_Delay", "")))
     c.apply_delay_seconds = static_cast<double>(*delay);

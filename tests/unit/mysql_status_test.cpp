@@ -378,7 +378,8 @@ TEST(MysqlStatus, ConnectingIoThreadIsNotConnectedAndSaysWhy) {
   auto c = parse_replica_status(vertical(kMariadbIoConnecting));
   EXPECT_EQ(c.connected, false) << "\"Connecting\" receives nothing";
   EXPECT_EQ(c.last_io_errno, 1045);
-  EXPECT_EQ(c.last_error.rfind("IO thread: error connecting to master 'repl@127.0.0.1:33711'", 0), 0u)
+  EXPECT_EQ(c.last_error.rfind("IO thread: error connecting to master 'repl@127.0.0.1:33711'", 0),
+            0u)
       << c.last_error;
 }
 
@@ -439,7 +440,8 @@ TEST(MysqlStatus, BothThreadErrorsAreKept) {
   row = with(row, "Last_IO_Errno", "2003");
   auto c = parse_replica_status(row);
   EXPECT_EQ(c.last_io_errno, 2003);
-  EXPECT_EQ(c.last_error.rfind("IO thread: error reconnecting to master; SQL thread: Could not", 0), 0u)
+  EXPECT_EQ(c.last_error.rfind("IO thread: error reconnecting to master; SQL thread: Could not", 0),
+            0u)
       << c.last_error;
 }
 
@@ -552,9 +554,9 @@ MysqlRow binlog(const char* name, const char* size, const char* encrypted = null
 
 TEST(MysqlBinaryLogs, NewestFileIsTheCurrentPosition) {
   // Captured on MariaDB 10.11 after two FLUSH BINARY LOGS.
-  auto logs = parse_binary_logs({binlog("mysql-bin.000001", "103406"),
-                                 binlog("mysql-bin.000002", "3440"),
-                                 binlog("mysql-bin.000003", "3769")});
+  auto logs =
+      parse_binary_logs({binlog("mysql-bin.000001", "103406"), binlog("mysql-bin.000002", "3440"),
+                         binlog("mysql-bin.000003", "3769")});
   ASSERT_EQ(logs.segments.size(), 3u);
   EXPECT_EQ(logs.segments[1].number, 2u);
   EXPECT_EQ(logs.segments[1].size, 3440u);
@@ -575,8 +577,8 @@ TEST(MysqlBinaryLogs, NewestIsTheHighestNumberNotTheLastRow) {
 }
 
 TEST(MysqlBinaryLogs, UnparsableNamesAreSkipped) {
-  auto logs = parse_binary_logs({binlog("binlog", "10"), binlog("binlog.index", "20"),
-                                 binlog("binlog.000002", "300")});
+  auto logs = parse_binary_logs(
+      {binlog("binlog", "10"), binlog("binlog.index", "20"), binlog("binlog.000002", "300")});
   ASSERT_EQ(logs.segments.size(), 1u);
   EXPECT_EQ(logs.current_position->offset, 300u);
   EXPECT_FALSE(parse_binary_logs({}).current_position) << "no binlogs, no position";
@@ -624,18 +626,18 @@ TEST(MysqlErrors, Reasons) {
     CollectionError want;
   };
   for (const auto& c : std::vector<Case>{
-           {1045, true, false, false, CollectionError::auth},    // wrong password
-           {1044, true, false, false, CollectionError::auth},    // no access to the database
-           {1227, false, false, false, CollectionError::auth},   // SLAVE MONITOR missing
+           {1045, true, false, false, CollectionError::auth},   // wrong password
+           {1044, true, false, false, CollectionError::auth},   // no access to the database
+           {1227, false, false, false, CollectionError::auth},  // SLAVE MONITOR missing
            {1142, false, false, false, CollectionError::auth},
            {2002, true, false, false, CollectionError::connect},
            {2003, true, false, false, CollectionError::connect},
-           {2005, true, false, false, CollectionError::connect},  // unknown host
-           {2013, true, false, false, CollectionError::connect},  // handshake lost
-           {2026, true, false, false, CollectionError::connect},  // TLS
-           {2013, true, true, false, CollectionError::timeout},   // aborted while connecting
-           {2013, false, true, false, CollectionError::timeout},  // aborted: socket shut down
-           {2013, false, false, true, CollectionError::timeout},  // MYSQL_OPT_READ_TIMEOUT
+           {2005, true, false, false, CollectionError::connect},   // unknown host
+           {2013, true, false, false, CollectionError::connect},   // handshake lost
+           {2026, true, false, false, CollectionError::connect},   // TLS
+           {2013, true, true, false, CollectionError::timeout},    // aborted while connecting
+           {2013, false, true, false, CollectionError::timeout},   // aborted: socket shut down
+           {2013, false, false, true, CollectionError::timeout},   // MYSQL_OPT_READ_TIMEOUT
            {2013, false, false, false, CollectionError::connect},  // server died mid-statement
            {2006, false, false, false, CollectionError::connect},  // gone since last cycle
            {1040, false, false, false, CollectionError::connect},  // too many connections
