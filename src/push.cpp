@@ -35,7 +35,7 @@ std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
+  hex.reserve(std::size_t{length} * 2);
   for (unsigned int i = 0; i < length; ++i) {
     hex += kHex[mac[i] >> 4];
     hex += kHex[mac[i] & 0xf];
@@ -56,13 +56,34 @@ PushOutcome classify_push_status(long http_status) {
   return PushOutcome::permanent;
 }
 
+PushRequest build_push(const ClusterSnapshot& snapshot, const std::optional<Secret>& secret,
+                       WallTime now) {
+  PushRequest request;
+  // Invalid UTF-8 from a database string is replaced rather than thrown on in a worker thread.
+  request.body = replica_list_json(snapshot, snapshot.list)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  request.headers = {
+      "Content-Type: application/json",
+      "X-Lagwatch-Cluster: " + snapshot.name,
+      "X-Lagwatch-Generation: " + std::to_string(snapshot.list.generation),
+      "X-Lagwatch-Timestamp: " + timestamp,
+  };
+  if (secret)
+    request.headers.push_back("X-Lagwatch-Signature: " +
+                              sign_push(secret->value, timestamp, request.body));
+  return request;
+}
+
 Duration push_backoff(int failures, std::optional<Duration> retry_after, double jitter) {
   Duration ceiling = kPushBackoffBase;
   for (int i = 1; i < failures && ceiling < kPushBackoffCap; ++i) ceiling *= 2;
   ceiling = std::min(ceiling, kPushBackoffCap);
   jitter = std::clamp(jitter, 0.0, 1.0);
   auto wait = std::chrono::duration_cast<Duration>(ceiling * jitter);
-  if (retry_after) wait = std::max(wait, std::clamp(*retry_after, Duration::zero(), kPushRetryAfterCap));
+  if (retry_after)
+    wait = std::max(wait, std::clamp(*retry_after, Duration::zero(), kPushRetryAfterCap));
   return wait;
 }
 
@@ -70,9 +91,12 @@ namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
+// The status of an attempt that never left because its request could not be built.
+constexpr long kNotSent = -1;
+
 // What one POST returned.
 struct Attempt {
-  long status = 0;                    // 0: no HTTP answer
+  long status = 0;  // 0: no HTTP answer
   CURLcode code = CURLE_OK;
   std::optional<Duration> retry_after;  // from a 429/503 answer
   std::string response;                 // the start of the answer's body, for the log
@@ -87,8 +111,8 @@ class RouterConnection {
     if (!handle_) throw std::runtime_error("curl_easy_init failed");
     // A zero timeout means "none" to libcurl: a hung router would hold its worker forever.
     const long timeout_ms = std::max<long>(
-        1, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout)
-                                 .count()));
+        1, static_cast<long>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout).count()));
     curl_easy_setopt(handle_, CURLOPT_URL, target.url.c_str());
     curl_easy_setopt(handle_, CURLOPT_POST, 1L);
     curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
@@ -107,7 +131,10 @@ class RouterConnection {
 
   Attempt post(const std::string& body, const std::vector<std::string>& headers) {
     curl_slist* list = nullptr;
-    for (const auto& h : headers) {
+    std::vector<std::string> all = headers;
+    // libcurl would otherwise wait up to a second for "100 Continue" on larger bodies.
+    all.push_back("Expect:");
+    for (const auto& h : all) {
       curl_slist* appended = curl_slist_append(list, h.c_str());
       if (!appended) {
         curl_slist_free_all(list);
@@ -182,7 +209,7 @@ struct RouterPusher::Target {
     SteadyTime settled_at{};             // when; the keepalive counts from here
     int failures = 0;                    // consecutive attempts that may be retried
     std::optional<SteadyTime> retry_at;  // set while backing off
-    long refused_status = -1;            // the last permanent refusal, so it is logged once
+    long refused_status = 0;             // the last permanent refusal, so it is logged once
   };
 
   explicit Target(RoutingPush c) : config(std::move(c)) {}
@@ -200,25 +227,30 @@ struct RouterPusher::Target {
     if (!slot.settled || slot.latest->list.generation != slot.settled_generation)
       return SteadyTime::min();
     if (config.keepalive <= Duration::zero()) return std::nullopt;
-    return slot.settled_at + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 config.keepalive);
+    return slot.settled_at +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.keepalive);
   }
 };
 
-RouterPusher::RouterPusher(std::vector<RoutingPush> targets, const Clock& clock)
-    : clock_(clock) {
+RouterPusher::RouterPusher(std::vector<RoutingPush> targets, const Clock& clock) : clock_(clock) {
   // Reference-counted by libcurl; here, before any thread, because it is not thread-safe
   // in every build.
   curl_global_init(CURL_GLOBAL_DEFAULT);
   for (auto& t : targets) targets_.push_back(std::make_unique<Target>(std::move(t)));
   for (auto& t : targets_) {
-    spdlog::info("msg=\"pushing replica lists to router\" router=\"{}\" keepalive={} timeout={} "
-                 "signed={}",
-                 t->config.name,
-                 t->config.keepalive > Duration::zero() ? format_duration(t->config.keepalive)
-                                                        : "off",
-                 format_duration(t->config.timeout), t->config.secret ? "true" : "false");
-    t->thread = std::thread([this, target = t.get()] { run(*target); });
+    spdlog::info(
+        "msg=\"pushing replica lists to router\" router=\"{}\" keepalive={} timeout={} "
+        "signed={}",
+        t->config.name,
+        t->config.keepalive > Duration::zero() ? format_duration(t->config.keepalive) : "off",
+        format_duration(t->config.timeout), t->config.secret ? "true" : "false");
+    try {
+      t->thread = std::thread([this, target = t.get()] { run(*target); });
+    } catch (...) {
+      stop();  // joins the threads already started; a joinable thread must not be destroyed
+      curl_global_cleanup();
+      throw;
+    }
   }
 }
 
@@ -284,22 +316,17 @@ void RouterPusher::run(Target& target) {
     const std::shared_ptr<const ClusterSnapshot> snapshot = target.slots[cluster].latest;
     lock.unlock();
     // Rendered at send time, so a keepalive carries the latest figures of the same list.
-    const std::string body = replica_list_json(*snapshot, snapshot->list).dump();
+    std::optional<PushRequest> request;
+    try {
+      request = build_push(*snapshot, target.config.secret, clock_.now());
+    } catch (const std::exception& e) {
+      // A broken invariant (OpenSSL failing); count it and keep the other clusters going.
+      spdlog::error("msg=\"cannot build the router push\" router=\"{}\" cluster={} error=\"{}\"",
+                    router, cluster, e.what());
+    }
     const std::string generation = std::to_string(snapshot->list.generation);
-    const std::string timestamp = std::to_string(
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count());
-    std::vector<std::string> headers = {
-        "Content-Type: application/json",
-        "X-Lagwatch-Cluster: " + snapshot->name,
-        "X-Lagwatch-Generation: " + generation,
-        "X-Lagwatch-Timestamp: " + timestamp,
-        // libcurl would otherwise wait up to a second for "100 Continue" on larger bodies.
-        "Expect:",
-    };
-    if (target.config.secret)
-      headers.push_back("X-Lagwatch-Signature: " +
-                        sign_push(target.config.secret->value, timestamp, body));
-    const Attempt attempt = connection->post(body, headers);
+    const Attempt attempt = request ? connection->post(request->body, request->headers)
+                                    : Attempt{kNotSent, CURLE_OK, std::nullopt, "", false};
     const PushOutcome outcome =
         attempt.code == CURLE_OK ? classify_push_status(attempt.status) : PushOutcome::retry;
     const std::string error =
@@ -313,48 +340,53 @@ void RouterPusher::run(Target& target) {
       case PushOutcome::success:
         ++target.successes;
         if (slot.failures > 0)
-          spdlog::info("msg=\"router push recovered\" router=\"{}\" cluster={} generation={} "
-                       "failed_attempts={}",
-                       router, cluster, generation, slot.failures);
+          spdlog::info(
+              "msg=\"router push recovered\" router=\"{}\" cluster={} generation={} "
+              "failed_attempts={}",
+              router, cluster, generation, slot.failures);
         else
-          spdlog::debug("msg=\"router push delivered\" router=\"{}\" cluster={} generation={} "
-                        "status={}",
-                        router, cluster, generation, attempt.status);
+          spdlog::debug(
+              "msg=\"router push delivered\" router=\"{}\" cluster={} generation={} "
+              "status={}",
+              router, cluster, generation, attempt.status);
         slot.settled = true;
         slot.settled_generation = snapshot->list.generation;
         slot.settled_at = now;
         slot.failures = 0;
         slot.retry_at.reset();
-        slot.refused_status = -1;
+        slot.refused_status = 0;
         break;
       case PushOutcome::retry: {
         ++target.retries;
         ++slot.failures;
         const Duration wait = push_backoff(slot.failures, attempt.retry_after, jitter(random));
         slot.retry_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait);
-        // The first failure of a streak is a warning; the rest would repeat it every backoff.
-        const auto level = slot.failures == 1 ? spdlog::level::warn : spdlog::level::debug;
+        // A warning on the first failure of a streak and every tenth after it (about every
+        // 5 minutes at the backoff cap), not on every retry.
+        const auto level = slot.failures % 10 == 1 ? spdlog::level::warn : spdlog::level::debug;
+        const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait);
         if (attempt.code == CURLE_OK)
           spdlog::log(level,
                       "msg=\"router push failed; retrying\" router=\"{}\" cluster={} "
                       "generation={} status={} failed_attempts={} retry_in={}",
                       router, cluster, generation, attempt.status, slot.failures,
-                      format_duration(wait));
+                      format_duration(wait_ms));
         else
           spdlog::log(level,
                       "msg=\"router push failed; retrying\" router=\"{}\" cluster={} "
                       "generation={} error=\"{}\" failed_attempts={} retry_in={}",
-                      router, cluster, generation, error, slot.failures, format_duration(wait));
+                      router, cluster, generation, error, slot.failures, format_duration(wait_ms));
         break;
       }
       case PushOutcome::permanent:
         ++target.failures;
         // The router will not take this body: wait for a new list or the keepalive.
-        if (slot.refused_status != attempt.status)
-          spdlog::warn("msg=\"router refused the push; not retrying until the list changes or "
-                       "the keepalive\" router=\"{}\" cluster={} generation={} status={} "
-                       "response=\"{}\"",
-                       router, cluster, generation, attempt.status, loggable(attempt.response));
+        if (slot.refused_status != attempt.status && attempt.status != kNotSent)
+          spdlog::warn(
+              "msg=\"router refused the push; not retrying until the list changes or "
+              "the keepalive\" router=\"{}\" cluster={} generation={} status={} "
+              "response=\"{}\"",
+              router, cluster, generation, attempt.status, loggable(attempt.response));
         slot.refused_status = attempt.status;
         slot.settled = true;
         slot.settled_generation = snapshot->list.generation;

@@ -28,6 +28,17 @@ std::string hmac_sha256_hex(const std::string& key, const std::string& data);
 std::string sign_push(const std::string& secret, const std::string& timestamp,
                       const std::string& body);
 
+// One push as sent: the replica list body of design §5 and the headers that go with it
+// ("Name: value"): Content-Type, X-Lagwatch-Cluster, X-Lagwatch-Generation,
+// X-Lagwatch-Timestamp (unix seconds of `now`) and, when there is a secret,
+// X-Lagwatch-Signature.
+struct PushRequest {
+  std::string body;
+  std::vector<std::string> headers;
+};
+PushRequest build_push(const ClusterSnapshot& snapshot, const std::optional<Secret>& secret,
+                       WallTime now);
+
 // How one delivery attempt ended, from the HTTP status (0: no answer: connect error, timeout,
 // reset).
 enum class PushOutcome {

@@ -243,13 +243,17 @@ def main():
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, reason = 202, "accepted"
+            status, reason, push = 202, "accepted", None
             why = verify(secret, self.headers, body) if secret is not None else None
             if why:
                 status, reason = 401, why
             else:
-                push = json.loads(body)
-                cluster, generation = push["cluster"], push["generation"]
+                try:
+                    push = json.loads(body)
+                    cluster, generation = push["cluster"], int(push["generation"])
+                except (ValueError, KeyError, TypeError) as e:
+                    push, status, reason = None, 400, "not a replica list: %s" % e
+            if push is not None:
                 with lock:
                     # Equal is a keepalive; lower is an old push replayed (or sent out of order).
                     if generation < last_generation.get(cluster, 0):

@@ -23,7 +23,8 @@ def test_lag_bytes_spans_binlog_rotations(mysql, lagwatch_factory):
                          > before and lw.value("lagwatch_replica_lag_bytes", node="db2"), 5)
         # Truth from the primary itself: bytes of every binlog from the replica's file on.
         status = mysql.sql("db2", "SHOW SLAVE STATUS\\G")
-        fields = dict(line.strip().split(": ", 1) for line in status.splitlines() if ": " in line)
+        fields = {k.strip(): v.strip() for k, v in
+                  (line.split(":", 1) for line in status.splitlines() if ":" in line)}
         file, pos = fields["Relay_Master_Log_File"], int(fields["Exec_Master_Log_Pos"])
         logs = [line.split("\t") for line in mysql.sql("db1", "SHOW BINARY LOGS").splitlines()]
         sizes = {name: int(size) for name, size, *_ in logs}

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "api.h"
+
 namespace lagwatch {
 namespace {
 
@@ -84,14 +88,55 @@ TEST(PushBackoff, DoublesFromBaseToCapWithFullJitterAndHonoursRetryAfter) {
   };
   for (const auto& c : cases) {
     EXPECT_EQ(push_backoff(c.failures, c.retry_after, c.jitter), c.want)
-        << "failures=" << c.failures << " retry_after="
-        << (c.retry_after ? format_duration(*c.retry_after) : "none") << " jitter=" << c.jitter;
+        << "failures=" << c.failures
+        << " retry_after=" << (c.retry_after ? format_duration(*c.retry_after) : "none")
+        << " jitter=" << c.jitter;
   }
 }
 
 TEST(PushBackoff, NeverExceedsCapWithoutRetryAfter) {
   for (int failures = 1; failures < 100; ++failures)
     EXPECT_LE(push_backoff(failures, std::nullopt, 0.999999), kPushBackoffCap) << failures;
+}
+
+ClusterSnapshot orders_snapshot() {
+  ClusterSnapshot s;
+  s.name = "orders";
+  s.list.generation = 1764014400123;
+  s.list.primary = ReplicaList::Primary{"pg-a", "10.0.0.1:5432", std::nullopt, ""};
+  ReplicaListEntry e;
+  e.node = "pg-b";
+  e.address = "10.0.0.2:5432";
+  e.state = Health::ok;
+  e.lag_seconds = 0.12;
+  s.list.replicas.push_back(e);
+  return s;
+}
+
+std::string header(const PushRequest& r, const std::string& name) {
+  for (const auto& h : r.headers)
+    if (h.starts_with(name + ": ")) return h.substr(name.size() + 2);
+  return "<absent>";
+}
+
+TEST(BuildPush, BodyIsTheReplicaListAndHeadersNameClusterGenerationAndTime) {
+  const auto snapshot = orders_snapshot();
+  const WallTime now = WallTime{} + 1764014400s + 999ms;  // whole seconds, rounded down
+  const PushRequest r = build_push(snapshot, std::nullopt, now);
+  EXPECT_EQ(r.body, replica_list_json(snapshot, snapshot.list).dump());
+  EXPECT_EQ(header(r, "Content-Type"), "application/json");
+  EXPECT_EQ(header(r, "X-Lagwatch-Cluster"), "orders");
+  EXPECT_EQ(header(r, "X-Lagwatch-Generation"), "1764014400123");
+  EXPECT_EQ(header(r, "X-Lagwatch-Timestamp"), "1764014400");
+  EXPECT_EQ(header(r, "X-Lagwatch-Signature"), "<absent>") << "no secret, no signature";
+}
+
+TEST(BuildPush, SignsWithTheTargetSecret) {
+  const auto snapshot = orders_snapshot();
+  const PushRequest r =
+      build_push(snapshot, Secret{"secret_file test", "s3cret"}, WallTime{} + 1764014400s);
+  EXPECT_EQ(header(r, "X-Lagwatch-Signature"), sign_push("s3cret", "1764014400", r.body));
+  for (const auto& h : r.headers) EXPECT_EQ(h.find("s3cret"), std::string::npos) << h;
 }
 
 double counter_value(const std::vector<prometheus::MetricFamily>& families,
