@@ -129,7 +129,13 @@ class PostgresCollector final : public Collector {
       pqxx::nontransaction tx(*conn_);
       sample.sampled_at = clock.now();
       pqxx::result r = tx.exec(kStatusQuery);
-      release_socket();
+      {
+        std::lock_guard lock(mutex_);
+        socket_ = -1;
+        // An abort that came just as the answer arrived may have shut the socket down under
+        // a connection that looks healthy: drop it rather than fail the next cycle.
+        if (aborted_) throw Aborted{};
+      }
       if (r.size() != 1) throw std::runtime_error("status query returned no row");
       const auto row = r[0];
       auto field = [&](const char* name) -> std::optional<std::string> {
