@@ -25,13 +25,25 @@ std::string engines_of(const lagwatch::CollectorRegistry& registry) {
   return out;
 }
 
-// Checks what toml parsing cannot: that every engine named has a collector.
+// Checks what toml parsing cannot: that every engine named has a collector, and that each
+// node's collector accepts its DSN (collectors parse it when built; nothing connects here).
 void check_engines(const lagwatch::Config& config, const lagwatch::CollectorRegistry& registry) {
-  for (const auto& c : config.clusters)
+  for (const auto& c : config.clusters) {
     if (!registry.has(c.engine))
-      throw lagwatch::ConfigError(config.path + ": cluster \"" + c.name + "\": engine \"" +
-                                  c.engine + "\" has no collector (known: " +
+      throw lagwatch::ConfigError(config.path + ":" + std::to_string(c.line) + ":" +
+                                  std::to_string(c.column) + ": cluster \"" + c.name +
+                                  "\": engine \"" + c.engine + "\" has no collector (known: " +
                                   engines_of(registry) + ")");
+    for (const auto& n : c.nodes) {
+      try {
+        registry.create(c.engine, {&c, &n, c.timeout});
+      } catch (const std::exception& e) {
+        throw lagwatch::ConfigError(config.path + ":" + std::to_string(n.line) + ":" +
+                                    std::to_string(n.column) + ": cluster \"" + c.name +
+                                    "\": node \"" + n.name + "\": dsn: " + e.what());
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ CASES = {
                                                 'password_file = "/nonexistent/pw"'),
                               8, "/nonexistent/pw"),
     "password in dsn": (GOOD_NODE.replace("lagwatch@", "lagwatch:hunter2@"), 7, "password"),
+    # Found by the collector's own DSN parser (libpq), still with the node's position.
+    "unknown dsn parameter": (GOOD_NODE.replace("/postgres", "/postgres?sslmod=disable"), 5,
+                              "sslmod"),
 }
 
 
