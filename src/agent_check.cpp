@@ -2,9 +2,11 @@
 #include "agent_check.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -244,9 +246,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 void Core::do_accept() {
-  acceptor.async_accept([this](error_code ec, tcp::socket socket) {
-    on_accept(ec, std::move(socket));
-  });
+  acceptor.async_accept(
+      [this](error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
 }
 
 void Core::on_accept(error_code ec, tcp::socket socket) {
