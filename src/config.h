@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "alerting_conditions.h"
 #include "units.h"
 
 namespace lagwatch {
@@ -24,6 +25,8 @@ struct Thresholds {
   std::optional<double> lag_seconds_critical;
   std::optional<Bytes> lag_bytes_warning;
   std::optional<Bytes> lag_bytes_critical;
+
+  bool operator==(const Thresholds&) const = default;
 };
 
 // Per-level override: a value set here replaces the one from the level above.
@@ -34,6 +37,8 @@ struct Secret {
   // "password_env PGPASS". Never the secret itself.
   std::string origin;
   std::string value;  // read at load time; never logged
+
+  bool operator==(const Secret&) const = default;
 };
 
 struct NodeConfig {
@@ -47,6 +52,8 @@ struct NodeConfig {
   Thresholds thresholds;  // fully resolved: defaults < cluster < node
   int line = 0;           // where the node was declared, for later messages
   int column = 0;
+
+  bool operator==(const NodeConfig&) const = default;
 };
 
 struct RoutingPush {
@@ -55,6 +62,8 @@ struct RoutingPush {
   std::optional<Secret> secret;
   Duration keepalive = std::chrono::seconds(30);
   Duration timeout = std::chrono::seconds(2);
+
+  bool operator==(const RoutingPush&) const = default;
 };
 
 // Routing policy. Config::routing holds the top-level [routing] table, the only place push
@@ -68,6 +77,8 @@ struct RoutingConfig {
   int min_serving = 1;
   bool fallback_to_primary = true;
   std::vector<RoutingPush> push;
+
+  bool operator==(const RoutingConfig&) const = default;
 };
 
 struct ClusterConfig {
@@ -79,6 +90,8 @@ struct ClusterConfig {
   std::vector<NodeConfig> nodes;
   int line = 0;  // where the cluster was declared, for later messages
   int column = 0;
+
+  bool operator==(const ClusterConfig&) const = default;
 };
 
 struct ServerConfig {
@@ -87,10 +100,58 @@ struct ServerConfig {
   std::string agent_listen;
 };
 
+// Where the built-in notifier sends (docs/alerting.md).
+enum class ReceiverType { slack, pagerduty, webhook, alertmanager };
+const char* receiver_type_name(ReceiverType type);
+
+// One [[alerting.receiver]].
+struct AlertReceiver {
+  std::string name;  // the `receiver` label and what logs and the state file call it
+  ReceiverType type = ReceiverType::webhook;
+  // Where to POST. Held as a Secret because a Slack or webhook URL is a credential (its path
+  // is the token); never logged, exported or written to the state file. slack/webhook: from
+  // url_file/url_env only; pagerduty: `url`, default the Events API v2 endpoint; alertmanager:
+  // `url` or url_file/url_env, the base URL (lagwatch posts to <url>/api/v2/alerts).
+  Secret url;
+  std::optional<Secret> routing_key;  // pagerduty: the integration's routing key
+  std::vector<Condition> conditions;  // sent only these; empty: every condition
+  std::vector<Severity> severities;   // sent only these; empty: every severity
+  Duration timeout = std::chrono::seconds(10);
+  // Overrides [alerting] repeat_interval for this receiver; alertmanager defaults to 1m (it
+  // forgets an alert not re-sent before its endsAt).
+  std::optional<Duration> repeat_interval;
+  int line = 0;  // where it was declared, for later messages
+};
+
+inline constexpr std::string_view kPagerDutyEventsUrl = "https://events.pagerduty.com/v2/enqueue";
+inline constexpr std::string_view kDefaultRunbookUrl =
+    "https://github.com/lagwatch/lagwatch/blob/main/docs/runbook.md";
+
+// [alerting]: the built-in notifier's timers, state and receivers.
+struct AlertingConfig {
+  // A firing alert waits this long before its first notification; one that resolves within
+  // it notifies nobody.
+  Duration group_wait = std::chrono::seconds(10);
+  Duration repeat_interval = std::chrono::hours(4);  // re-notify while firing
+  // A firing alert whose condition clears stays firing this long (flap damping).
+  Duration keep_firing_for = Duration::zero();
+  std::string state_file;       // required with receivers; relative to the config's directory
+  std::string status_page_url;  // "" until main() derives it from [server] listen
+  std::string runbook_url = std::string(kDefaultRunbookUrl);  // "#<alertname>" is appended
+  // `for` per condition, indexed by Condition: defaults of kConditions < [alerting.for].
+  std::array<Duration, kConditions.size()> for_durations = [] {
+    std::array<Duration, kConditions.size()> d{};
+    for (const auto& c : kConditions) d[static_cast<std::size_t>(c.condition)] = c.default_for;
+    return d;
+  }();
+  std::vector<AlertReceiver> receivers;
+};
+
 struct Config {
   std::string path;  // the file it was read from
   ServerConfig server;
   RoutingConfig routing;
+  AlertingConfig alerting;
   std::vector<ClusterConfig> clusters;
 };
 
@@ -98,8 +159,9 @@ struct Config {
 // mistake: TOML syntax, unknown keys (with a "did you mean" suggestion), wrong types, bad
 // durations or sizes, timeout >= interval, warning above critical, duplicate cluster or
 // node names, unknown engine, a password inside a DSN, an unreadable password_file or an
-// unset password_env. [alerting] is accepted unchecked for now. Relative password_file and
-// secret_file paths are read from the config file's directory.
+// unset password_env, an unknown alert condition or receiver type, a receiver without its URL
+// or routing key, receivers without a state_file. Relative password_file, secret_file,
+// url_file, routing_key_file and state_file paths are taken from the config file's directory.
 Config load_config(const std::string& path);
 
 }  // namespace lagwatch

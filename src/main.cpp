@@ -14,6 +14,7 @@
 #include "http_server.h"
 #include "long_poll.h"
 #include "push.h"
+#include "reloader.h"
 #include "scheduler.h"
 #include "snapshot_store.h"
 
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<lagwatch::Scheduler> scheduler;
   std::unique_ptr<lagwatch::HttpServer> server;
   std::unique_ptr<lagwatch::AgentCheckServer> agent;
+  std::unique_ptr<lagwatch::ConfigReloader> reloader;
   try {
     if (!config.server.agent_listen.empty())
       agent = std::make_unique<lagwatch::AgentCheckServer>(config.server.agent_listen, store);
@@ -125,6 +127,11 @@ int main(int argc, char** argv) {
       api_options.extra_collectables.push_back(pusher.get());
     }
     scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
+    reloader = std::make_unique<lagwatch::ConfigReloader>(
+        config, registry, *scheduler, clock,
+        [&registry](const lagwatch::Config& c) { check_engines(c, registry); });
+    api_options.extra_collectables.push_back(reloader.get());
+    api_options.reload = [r = reloader.get()] { return r->reload(); };
     auto api = std::make_shared<lagwatch::Api>(store, watchers, api_options);
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
@@ -146,8 +153,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      spdlog::warn("msg=\"SIGHUP received; reloading is not supported yet, restart to apply a "
-                   "new config\"");
+      reloader->reload();
       continue;
     }
     spdlog::info("msg=\"stopping\" signal={}", sig);

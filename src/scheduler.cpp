@@ -43,33 +43,85 @@ void WorkerPool::submit(std::function<void()> job) {
   cv_.notify_one();
 }
 
+std::shared_ptr<Scheduler::Cluster> Scheduler::build(ClusterConfig config,
+                                                      const CollectorRegistry& registry) {
+  auto cluster = std::make_shared<Cluster>();
+  cluster->config = std::move(config);
+  for (const auto& node_config : cluster->config.nodes) {
+    Node node;
+    node.config = &node_config;
+    node.collector = registry.create(cluster->config.engine,
+                                     {&cluster->config, &node_config, cluster->config.timeout});
+    cluster->nodes.push_back(std::move(node));
+  }
+  return cluster;
+}
+
 Scheduler::Scheduler(std::vector<ClusterConfig> clusters, const CollectorRegistry& registry,
                      const Clock& clock, SnapshotStore& store, std::size_t workers)
     : clock_(clock), store_(store) {
   std::size_t node_count = 0;
   std::vector<std::string> names;
   for (auto& config : clusters) {
-    auto cluster = std::make_unique<Cluster>();
-    cluster->config = std::move(config);
-    for (const auto& node_config : cluster->config.nodes) {
-      Node node;
-      node.config = &node_config;
-      node.collector = registry.create(cluster->config.engine,
-                                       {&cluster->config, &node_config, cluster->config.timeout});
-      cluster->nodes.push_back(std::move(node));
-    }
-    node_count += cluster->nodes.size();
-    names.push_back(cluster->config.name);
-    clusters_.push_back(std::move(cluster));
+    clusters_.push_back(build(std::move(config), registry));
+    node_count += clusters_.back()->nodes.size();
+    names.push_back(clusters_.back()->config.name);
   }
   store_.expect(names);
   if (workers == 0) workers = std::clamp<std::size_t>(node_count, 1, 64);
   pool_ = std::make_unique<WorkerPool>(workers);
 }
 
+namespace {
+
+// Equal settings, whatever line of the file they moved to.
+bool same_settings(ClusterConfig a, ClusterConfig b) {
+  a.line = b.line = 0;
+  a.column = b.column = 0;
+  for (auto* c : {&a, &b})
+    for (auto& n : c->nodes) n.line = n.column = 0;
+  return a == b;
+}
+
+}  // namespace
+
+void Scheduler::reconfigure(std::vector<ClusterConfig> configs, const CollectorRegistry& registry) {
+  std::vector<std::shared_ptr<Cluster>> next;
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& config : configs) {
+      auto same = std::find_if(clusters_.begin(), clusters_.end(), [&](const auto& c) {
+        return same_settings(c->config, config);
+      });
+      next.push_back(same != clusters_.end() ? *same : nullptr);
+    }
+  }
+  // Build outside the lock: a collector's constructor may throw, and then nothing changed.
+  for (std::size_t i = 0; i < configs.size(); ++i)
+    if (!next[i]) next[i] = build(configs[i], registry);
+  for (const auto& c : next) names.push_back(c->config.name);
+  {
+    std::lock_guard lock(mutex_);
+    auto now = std::chrono::steady_clock::now();
+    for (auto& c : next)
+      if (c->cycle == 0 && !c->in_flight && c->next_start == std::chrono::steady_clock::time_point{})
+        c->next_start = now;
+    // Dropped clusters: abort what they still collect; their jobs finish into orphans.
+    for (auto& old : clusters_)
+      if (std::find(next.begin(), next.end(), old) == next.end())
+        for (auto& n : old->nodes)
+          if (n.busy) n.collector->abort();
+    clusters_ = std::move(next);
+    store_.expect(names);
+  }
+  cv_.notify_all();
+}
+
 Scheduler::~Scheduler() { stop(); }
 
 void Scheduler::start() {
+  std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
   for (auto& c : clusters_) c->next_start = now;
   thread_ = std::thread([this] { run(); });
@@ -95,14 +147,16 @@ void Scheduler::run() {
     auto wake = now + std::chrono::hours(1);
     for (auto& c : clusters_) {
       if (c->in_flight && (c->outstanding == 0 || now >= c->deadline)) finish_cycle(*c);
-      if (!c->in_flight && now >= c->next_start) begin_cycle(*c, now);
+      if (!c->in_flight && now >= c->next_start) begin_cycle(c, now);
       wake = std::min(wake, c->in_flight ? c->deadline : c->next_start);
     }
     cv_.wait_until(lock, wake);
   }
 }
 
-void Scheduler::begin_cycle(Cluster& cluster, std::chrono::steady_clock::time_point now) {
+void Scheduler::begin_cycle(const std::shared_ptr<Cluster>& shared,
+                            std::chrono::steady_clock::time_point now) {
+  Cluster& cluster = *shared;
   cluster.in_flight = true;
   cluster.deadline = now + cluster.config.timeout;
   cluster.started_at = clock_.now();
@@ -118,7 +172,8 @@ void Scheduler::begin_cycle(Cluster& cluster, std::chrono::steady_clock::time_po
     if (node.busy) continue;  // still stuck in the previous cycle: reported as a timeout
     node.busy = true;
     ++cluster.outstanding;
-    pool_->submit([this, &cluster, &node, i, cycle] {
+    pool_->submit([this, shared, &node, i, cycle] {
+      Cluster& cluster = *shared;
       NodeSample sample = node.collector->collect(clock_);
       {
         std::lock_guard lock(mutex_);

@@ -50,6 +50,12 @@ class Scheduler {
   void start();
   void stop();
 
+  // Applies a new set of clusters (a reload). A cluster whose settings are unchanged keeps
+  // everything: connections, position timeline, routing hysteresis, list generation. A new
+  // or changed cluster starts afresh; a removed one stops being collected. Collectors for the
+  // new clusters are built before anything changes, so an exception leaves all as it was.
+  void reconfigure(std::vector<ClusterConfig> clusters, const CollectorRegistry& registry);
+
  private:
   struct Node {
     const NodeConfig* config = nullptr;
@@ -72,14 +78,16 @@ class Scheduler {
     std::size_t outstanding = 0;
   };
 
+  static std::shared_ptr<Cluster> build(ClusterConfig config, const CollectorRegistry& registry);
   void run();
-  void begin_cycle(Cluster& cluster, std::chrono::steady_clock::time_point now);
+  void begin_cycle(const std::shared_ptr<Cluster>& cluster, std::chrono::steady_clock::time_point now);
   void finish_cycle(Cluster& cluster);
   void log_transitions(Cluster& cluster, const std::vector<NodeSample>& samples);
 
   const Clock& clock_;
   SnapshotStore& store_;
-  std::vector<std::unique_ptr<Cluster>> clusters_;
+  // Shared with the collection jobs in flight, so a cluster dropped by a reload outlives them.
+  std::vector<std::shared_ptr<Cluster>> clusters_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
