@@ -16,6 +16,7 @@
 #include "push.h"
 #include "reloader.h"
 #include "scheduler.h"
+#include "shard.h"
 #include "snapshot_store.h"
 
 namespace {
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   try {
     config = lagwatch::load_config(config_path);
     check_engines(config, registry);
+    lagwatch::keep_own_shard(config);
   } catch (const lagwatch::ConfigError& e) {
     std::cerr << e.what() << "\n";
     return 1;

@@ -1,6 +1,8 @@
 // Config reload (see reloader.h).
 #include "reloader.h"
 
+#include "shard.h"
+
 #include <spdlog/spdlog.h>
 
 #include <prometheus/metric_family.h>
@@ -23,6 +25,7 @@ std::string ConfigReloader::reload() {
   try {
     next = load_config(running_.path);
     if (validate_) validate_(next);
+    keep_own_shard(next);
     scheduler_.reconfigure(next.clusters, registry_);
   } catch (const std::exception& e) {
     last_successful_ = false;

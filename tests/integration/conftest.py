@@ -151,11 +151,12 @@ def mysql_disposable():
 class Lagwatch:
     """A lagwatch process with its own config file and port."""
 
-    def __init__(self, config_text, tmp_path):
+    def __init__(self, config_text, tmp_path, server_extra=""):
         self.port = free_port_block(1)
-        self.config = tmp_path / "lagwatch.toml"
-        self.config.write_text('[server]\nlisten = "127.0.0.1:%d"\n%s' % (self.port, config_text))
-        self.log = open(tmp_path / "lagwatch.log", "w+")
+        self.config = tmp_path / ("lagwatch-%d.toml" % self.port)
+        self.config.write_text('[server]\nlisten = "127.0.0.1:%d"\n%s\n%s' % (
+            self.port, server_extra, config_text))
+        self.log = open(tmp_path / ("lagwatch-%d.log" % self.port), "w+")
         self.proc = subprocess.Popen([LAGWATCH_BIN, "--config", str(self.config)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 15
@@ -234,8 +235,8 @@ class Lagwatch:
 def lagwatch_factory(tmp_path):
     started = []
 
-    def start(config_text):
-        lw = Lagwatch(config_text, tmp_path)
+    def start(config_text, server_extra=""):
+        lw = Lagwatch(config_text, tmp_path, server_extra)
         started.append(lw)
         return lw
 
