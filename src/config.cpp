@@ -18,11 +18,26 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
 namespace lagwatch {
+
+const char* receiver_type_name(ReceiverType type) {
+  switch (type) {
+    case ReceiverType::slack:
+      return "slack";
+    case ReceiverType::pagerduty:
+      return "pagerduty";
+    case ReceiverType::webhook:
+      return "webhook";
+    case ReceiverType::alertmanager:
+      break;
+  }
+  return "alertmanager";
+}
 
 void apply_override(Thresholds& base, const Thresholds& override_values) {
   const Thresholds& o = override_values;
@@ -702,7 +717,20 @@ ServerConfig load_server(const Table& root) {
   ServerConfig server;
   const std::optional<Table> table = root.table("server");
   if (!table) return server;
-  table->allow_only({"listen", "agent_listen"});
+  table->allow_only({"listen", "agent_listen", "shard"});
+  if (const std::optional<std::string> shard = table->string("shard")) {
+    int index = -1, count = 0;
+    char slash = 0;
+    std::istringstream in(*shard);
+    if (!(in >> index >> slash >> count) || slash != '/' || !in.eof() || count < 1 || index < 0 ||
+        index >= count) {
+      table->fail(table->find("shard")->source(),
+                  table->key("shard") + R"( must be "i/n" with 0 <= i < n, e.g. "0/2", not ")" +
+                      *shard + "\"");
+    }
+    server.shard_index = index;
+    server.shard_count = count;
+  }
   for (auto [key, field] : {std::pair{"listen", &server.listen},
                             std::pair{"agent_listen", &server.agent_listen}}) {
     if (const std::optional<std::string> value = table->string(key)) {
@@ -879,6 +907,252 @@ ClusterConfig load_cluster(const toml::table& entry, const Table& root, const De
   return config;
 }
 
+// ---- [alerting] ---------------------------------------------------------------------------
+
+// The closest of `names` to a mistyped `word`, for "did you mean"; nullopt when none is close.
+template <typename Names>
+std::optional<std::string_view> closest(std::string_view word, const Names& names) {
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 3;
+  for (std::string_view candidate : names) {
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string_view> condition_names() {
+  std::vector<std::string_view> names;
+  for (const auto& c : kConditions) names.push_back(c.name);
+  return names;
+}
+
+std::string unknown_condition(std::string_view name) {
+  std::string message = "unknown condition " + quote(name);
+  if (const auto close = closest(name, condition_names())) {
+    message += " (did you mean " + quote(*close) + "?)";
+  } else {
+    std::string known;
+    for (const auto& c : kConditions) known += (known.empty() ? "" : ", ") + std::string(c.name);
+    message += " (known: " + known + ")";
+  }
+  return message;
+}
+
+// A duration that may be 0 ("0s": no wait), unlike the periods Table::duration_of reads.
+std::optional<Duration> wait_duration(const Table& table, std::string_view name) {
+  const toml::node* value = table.find(name);
+  if (value == nullptr) return std::nullopt;
+  const auto* text = value->as_string();
+  if (text == nullptr) table.type_error(table.key(name), *value, R"(a duration string like "30s")");
+  std::string error;
+  const std::optional<Duration> duration = parse_duration(text->get(), &error);
+  if (!duration) table.fail(value->source(), table.key(name) + ": " + error);
+  return *duration;
+}
+
+// An array of strings, each checked by `check` (which fails with a message or returns T).
+template <typename T, typename Check>
+std::vector<T> string_list(const Table& table, std::string_view name, Check check) {
+  std::vector<T> out;
+  const toml::node* value = table.find(name);
+  if (value == nullptr) return out;
+  const toml::array* array = value->as_array();
+  if (array == nullptr) table.type_error(table.key(name), *value, "an array of strings");
+  for (const toml::node& item : *array) {
+    const std::string text = table.string_of(item, table.key(name) + " entries");
+    const T parsed = check(item, text);
+    if (std::find(out.begin(), out.end(), parsed) != out.end()) {
+      table.fail(item.source(), table.key(name) + " lists " + quote(text) + " twice");
+    }
+    out.push_back(parsed);
+  }
+  if (out.empty()) {
+    table.fail(value->source(),
+               table.key(name) + " must not be empty; leave it out to send every one");
+  }
+  return out;
+}
+
+// Checks that a URL lagwatch will POST to is http(s) and carries no user:password. The URL
+// itself is never quoted in a message: it may be a credential.
+void check_post_url(const Table& table, const toml::node& where, const std::string& url,
+                    std::string_view what) {
+  const std::string_view scheme = uri_scheme(url);
+  if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
+    table.fail(where.source(), std::string(what) + " must be an http:// or https:// URL");
+  }
+  std::string error;
+  const std::optional<CurlUrl> parsed = parse_url(url, 0, &error);
+  if (!parsed) table.fail(where.source(), std::string(what) + " is not a valid URL: " + error);
+  if (url_part(*parsed, CURLUPART_PASSWORD)) {
+    table.fail(where.source(), std::string(what) + " contains a password");
+  }
+}
+
+AlertReceiver load_receiver(const Table& receiver, const fs::path& base_dir) {
+  receiver.allow_only({"name", "type", "url", "url_file", "url_env", "routing_key_file",
+                       "routing_key_env", "conditions", "severities", "timeout",
+                       "repeat_interval"});
+  AlertReceiver config;
+  config.line = static_cast<int>(receiver.toml().source().begin.line);
+  const toml::node& type_node = receiver.required("type");
+  const std::string type = receiver.string_of(type_node, receiver.key("type"));
+  if (type == "slack") {
+    config.type = ReceiverType::slack;
+  } else if (type == "pagerduty") {
+    config.type = ReceiverType::pagerduty;
+  } else if (type == "webhook") {
+    config.type = ReceiverType::webhook;
+  } else if (type == "alertmanager") {
+    config.type = ReceiverType::alertmanager;
+  } else {
+    receiver.fail(type_node.source(),
+                  "unknown receiver type " + quote(type) +
+                      R"(: use "slack", "pagerduty", "webhook" or "alertmanager")");
+  }
+  config.name = receiver.string("name").value_or(type);
+  if (!is_name(config.name)) {
+    receiver.fail(receiver.find("name")->source(),
+                  "receiver name " + quote(config.name) +
+                      R"( may only use letters, digits, "_", "." and "-")");
+  }
+
+  const bool secret_url =
+      config.type == ReceiverType::slack || config.type == ReceiverType::webhook;
+  if (secret_url) {
+    receiver.refuse_key("url", "a " + type +
+                                   " URL is a credential (its path is the token): put it in "
+                                   "url_file or url_env");
+  }
+  if (config.type == ReceiverType::pagerduty) {
+    for (std::string_view key : {"url_file", "url_env"}) {
+      receiver.refuse_key(key, receiver.key(key) +
+                                   R"( does not apply to pagerduty: the routing key is the secret; set "url" only to reach another Events API v2 endpoint)");
+    }
+  } else {
+    for (std::string_view key : {"routing_key_file", "routing_key_env"}) {
+      receiver.refuse_key(key, receiver.key(key) + " only applies to pagerduty receivers");
+    }
+  }
+
+  const toml::node* where = nullptr;
+  if (const toml::node* url = receiver.find("url")) {
+    if (receiver.find("url_file") || receiver.find("url_env")) {
+      receiver.fail(url->source(), R"(set either "url" or "url_file"/"url_env", not both)");
+    }
+    config.url = Secret{"url", receiver.string_of(*url, receiver.key("url"))};
+    where = url;
+  } else if (std::optional<Secret> secret =
+                 read_secret(receiver, "url_file", "url_env", base_dir)) {
+    config.url = std::move(*secret);
+    where = receiver.find("url_file") ? receiver.find("url_file") : receiver.find("url_env");
+  } else if (config.type == ReceiverType::pagerduty) {
+    config.url = Secret{"the default", std::string(kPagerDutyEventsUrl)};
+  } else {
+    receiver.fail(receiver.toml().source(),
+                  type + " receiver " + quote(config.name) + " needs " +
+                      (secret_url ? R"("url_file" or "url_env")"
+                                  : R"("url" (or "url_file"/"url_env"))"));
+  }
+  if (where != nullptr) check_post_url(receiver, *where, config.url.value, "the receiver's URL");
+
+  if (config.type == ReceiverType::pagerduty) {
+    config.routing_key = read_secret(receiver, "routing_key_file", "routing_key_env", base_dir);
+    if (!config.routing_key) {
+      receiver.fail(receiver.toml().source(),
+                    "pagerduty receiver " + quote(config.name) +
+                        R"( needs "routing_key_file" or "routing_key_env")");
+    }
+  }
+
+  config.conditions = string_list<Condition>(
+      receiver, "conditions", [&](const toml::node& item, const std::string& text) {
+        const std::optional<Condition> condition = parse_condition(text);
+        if (!condition) receiver.fail(item.source(), unknown_condition(text));
+        return *condition;
+      });
+  config.severities = string_list<Severity>(
+      receiver, "severities", [&](const toml::node& item, const std::string& text) {
+        const std::optional<Severity> severity = parse_severity(text);
+        if (!severity) {
+          receiver.fail(item.source(),
+                        "unknown severity " + quote(text) + R"(: use "warning" or "critical")");
+        }
+        return *severity;
+      });
+  config.timeout = receiver.duration("timeout").value_or(config.timeout);
+  config.repeat_interval = receiver.duration("repeat_interval");
+  if (!config.repeat_interval && config.type == ReceiverType::alertmanager) {
+    config.repeat_interval = std::chrono::minutes(1);
+  }
+  return config;
+}
+
+AlertingConfig load_alerting(const Table& root, const fs::path& base_dir) {
+  AlertingConfig alerting;
+  const std::optional<Table> table = root.table("alerting");
+  if (!table) return alerting;
+  table->allow_only({"group_wait", "repeat_interval", "keep_firing_for", "state_file",
+                     "status_page_url", "runbook_url", "for", "receiver"});
+  alerting.group_wait = wait_duration(*table, "group_wait").value_or(alerting.group_wait);
+  alerting.repeat_interval = table->duration("repeat_interval").value_or(alerting.repeat_interval);
+  alerting.keep_firing_for =
+      wait_duration(*table, "keep_firing_for").value_or(alerting.keep_firing_for);
+  for (std::string_view key : {"status_page_url", "runbook_url"}) {
+    if (const std::optional<std::string> url = table->string(key)) {
+      const std::string_view scheme = uri_scheme(*url);
+      if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
+        table->fail(table->find(key)->source(),
+                    table->key(key) + " must be an http:// or https:// URL");
+      }
+      (key == "runbook_url" ? alerting.runbook_url : alerting.status_page_url) = *url;
+    }
+  }
+  if (const std::optional<Table> durations = table->table("for")) {
+    for (auto&& [name, value] : durations->toml()) {
+      const std::optional<Condition> condition = parse_condition(name.str());
+      if (!condition) durations->fail(name.source(), unknown_condition(name.str()));
+      alerting.for_durations[static_cast<std::size_t>(*condition)] =
+          *wait_duration(*durations, name.str());
+    }
+  }
+
+  Declared names;
+  for (const toml::table* entry : table->tables("receiver", "[[alerting.receiver]]")) {
+    const Table receiver(*entry, root.scope().entity(
+                                     "alerting receiver #" +
+                                     std::to_string(alerting.receivers.size() + 1)));
+    AlertReceiver config = load_receiver(receiver, base_dir);
+    const toml::node* name_node = receiver.find("name");
+    const auto [first, inserted] =
+        names.emplace(config.name, name_node ? name_node->source().begin : entry->source().begin);
+    if (!inserted) {
+      receiver.fail(name_node ? name_node->source() : entry->source(),
+                    "duplicate receiver name " + quote(config.name) +
+                        " (first declared at line " + std::to_string(first->second.line) +
+                        "); give each receiver its own \"name\"");
+    }
+    alerting.receivers.push_back(std::move(config));
+  }
+
+  if (const toml::node* state_file = table->find("state_file")) {
+    fs::path path = table->string_of(*state_file, table->key("state_file"));
+    if (path.empty()) table->fail(state_file->source(), table->key("state_file") + " is empty");
+    if (path.is_relative()) path = base_dir / path;
+    alerting.state_file = path.string();
+  } else if (!alerting.receivers.empty()) {
+    table->fail(table->toml().source(),
+                "receivers need \"state_file\", where lagwatch keeps which alerts it has sent "
+                "(e.g. \"/var/lib/lagwatch/alerts.json\"), so a restart neither re-pages nor "
+                "forgets a resolve");
+  }
+  return alerting;
+}
+
 }  // namespace
 
 Config load_config(const std::string& path) {
@@ -907,10 +1181,7 @@ Config load_config(const std::string& path) {
   config.server = load_server(root);
   const Defaults defaults = load_defaults(root);
   config.routing = load_routing(root, base_dir);
-  // [alerting] gets its own checks with the notifier; until then any contents are accepted.
-  if (const toml::node* alerting = root.find("alerting"); alerting && !alerting->is_table()) {
-    root.type_error(root.key("alerting"), *alerting, "a table");
-  }
+  config.alerting = load_alerting(root, base_dir);
   Declared cluster_names;
   for (const toml::table* cluster : root.tables("cluster", "[[cluster]]")) {
     config.clusters.push_back(

@@ -98,6 +98,9 @@ struct ServerConfig {
   std::string listen = ":9817";
   // The HAProxy agent-check responder's TCP address; "" (the default) leaves it off.
   std::string agent_listen;
+  // shard = "i/n": this instance watches only the clusters rendezvous hashing gives shard i.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // Where the built-in notifier sends (docs/alerting.md).
