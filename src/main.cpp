@@ -1,5 +1,7 @@
-// lagwatch's entry point: flags, config, wiring of collectors → scheduler → snapshots → HTTP.
+// lagwatch's entry point: flags, config, wiring of collectors → scheduler → snapshots → HTTP,
+// router pushes and the notifier.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -12,7 +14,10 @@
 #include "collector.h"
 #include "config.h"
 #include "http_server.h"
+#include "log.h"
 #include "long_poll.h"
+#include "notifier.h"
+#include "notifier_payloads.h"
 #include "push.h"
 #include "reloader.h"
 #include "scheduler.h"
@@ -53,12 +58,14 @@ void check_engines(const lagwatch::Config& config, const lagwatch::CollectorRegi
 int main(int argc, char** argv) {
   CLI::App app{"lagwatch: measures database replication lag, publishes it to Prometheus, and "
                "tells routers which replicas are fit to serve reads."};
-  std::string config_path, check_path, log_level = "info";
+  std::string config_path, check_path, log_level = "info", log_format = "logfmt";
   bool version = false;
   app.add_option("--config", config_path, "The config file (TOML)");
   app.add_option("--check-config", check_path, "Check this config file and exit");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "logfmt (default) or json")
+      ->check(CLI::IsMember({"logfmt", "json"}));
   app.add_flag("--version", version, "Print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -66,8 +73,8 @@ int main(int argc, char** argv) {
     std::cout << "lagwatch " << LAGWATCH_VERSION << " (revision " << LAGWATCH_REVISION << ")\n";
     return 0;
   }
-  spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  lagwatch::init_logging(
+      log_format == "json" ? lagwatch::LogFormat::json : lagwatch::LogFormat::logfmt, log_level);
 
   lagwatch::CollectorRegistry registry;
   lagwatch::register_builtin_collectors(registry);
@@ -115,6 +122,7 @@ int main(int argc, char** argv) {
   lagwatch::ListWatchers watchers;
   store.subscribe([&watchers](const auto& snapshot) { watchers.on_publish(snapshot); });
   std::unique_ptr<lagwatch::RouterPusher> pusher;
+  std::unique_ptr<lagwatch::Notifier> notifier;
   std::unique_ptr<lagwatch::Scheduler> scheduler;
   std::unique_ptr<lagwatch::HttpServer> server;
   std::unique_ptr<lagwatch::AgentCheckServer> agent;
@@ -127,6 +135,17 @@ int main(int argc, char** argv) {
       pusher = std::make_unique<lagwatch::RouterPusher>(config.routing.push, clock);
       store.subscribe([p = pusher.get()](const auto& snapshot) { p->on_publish(snapshot); });
       api_options.extra_collectables.push_back(pusher.get());
+    }
+    if (!config.alerting.receivers.empty()) {
+      if (config.alerting.status_page_url.empty()) {
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        config.alerting.status_page_url =
+            lagwatch::default_status_page_url(config.server.listen, host);
+      }
+      notifier = std::make_unique<lagwatch::Notifier>(config.alerting, config.clusters, clock);
+      store.subscribe([n = notifier.get()](const auto& snapshot) { n->on_publish(snapshot); });
+      api_options.extra_collectables.push_back(notifier.get());
     }
     scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
     reloader = std::make_unique<lagwatch::ConfigReloader>(
@@ -148,8 +167,10 @@ int main(int argc, char** argv) {
   scheduler->start();
   server->start();
   if (agent) agent->start();
-  spdlog::info("msg=\"lagwatch started\" version={} listen={} port={} clusters={}", LAGWATCH_VERSION,
-               config.server.listen, server->port(), config.clusters.size());
+  lagwatch::log_info("lagwatch started", {{"version", LAGWATCH_VERSION},
+                                          {"listen", config.server.listen},
+                                          {"port", server->port()},
+                                          {"clusters", config.clusters.size()}});
 
   for (;;) {
     int sig = 0;
@@ -158,12 +179,13 @@ int main(int argc, char** argv) {
       reloader->reload();
       continue;
     }
-    spdlog::info("msg=\"stopping\" signal={}", sig);
+    lagwatch::log_info("stopping", {{"signal", sig}});
     break;
   }
   if (agent) agent->stop();
   server->stop();
   if (pusher) pusher->stop();
+  if (notifier) notifier->stop();
   scheduler->stop();
   return 0;
 }

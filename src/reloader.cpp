@@ -3,7 +3,7 @@
 
 #include "shard.h"
 
-#include <spdlog/spdlog.h>
+#include "log.h"
 
 #include <prometheus/metric_family.h>
 
@@ -29,17 +29,17 @@ std::string ConfigReloader::reload() {
     scheduler_.reconfigure(next.clusters, registry_);
   } catch (const std::exception& e) {
     last_successful_ = false;
-    spdlog::error("msg=\"config reload failed; the running config stays\" error=\"{}\"", e.what());
+    log_error("config reload failed; the running config stays", {{"error", e.what()}});
     return e.what();
   }
   if (next.server.listen != running_.server.listen ||
       next.server.agent_listen != running_.server.agent_listen ||
       next.routing.push != running_.routing.push)
-    spdlog::warn("msg=\"[server] and [[routing.push]] changes take effect after a restart\"");
+    log_warn("[server] and [[routing.push]] changes take effect after a restart");
   running_ = std::move(next);
   last_successful_ = true;
   last_success_ = clock_.now();
-  spdlog::info("msg=\"config reloaded\" clusters={}", running_.clusters.size());
+  log_info("config reloaded", {{"clusters", running_.clusters.size()}});
   return "";
 }
 

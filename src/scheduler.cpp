@@ -1,10 +1,10 @@
 // Scheduler and worker pool (see scheduler.h).
 #include "scheduler.h"
 
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
+#include "log.h"
 #include "units.h"
 
 namespace lagwatch {
@@ -223,10 +223,12 @@ void Scheduler::log_transitions(Cluster& cluster, const std::vector<NodeSample>&
     const auto& s = samples[i];
     if (s.error == node.last_error && s.error_message == node.last_error_message) continue;
     if (s.up())
-      spdlog::info("cluster={} node={} collection recovered", cluster.config.name, node.config->name);
+      log_info("collection recovered", {{"cluster", cluster.config.name}, {"node", node.config->name}});
     else
-      spdlog::warn("cluster={} node={} collection failed reason={} error=\"{}\"",
-                   cluster.config.name, node.config->name, error_reason(s.error), s.error_message);
+      log_warn("collection failed", {{"cluster", cluster.config.name},
+                                     {"node", node.config->name},
+                                     {"reason", error_reason(s.error)},
+                                     {"error", s.error_message}});
     node.last_error = s.error;
     node.last_error_message = s.error_message;
   }

@@ -107,8 +107,9 @@ def test_idle_primary_for_60s_keeps_lag_near_zero(w):
         assert None not in seen, seen
         assert max(seen) < 2 * INTERVAL, seen
         if w.engine == "postgres":
-            # The naive figure climbs while nothing is written: the trap lagwatch avoids.
-            assert max(r for r in reported if r is not None) > 40, reported
+            # The naive figure climbs while nothing is written (the trap lagwatch avoids); a
+            # background commit (autovacuum's analyze) may reset it once along the way.
+            assert max(r for r in reported if r is not None) > 20, reported
     finally:
         w.s.run("load", w.s.dir, "--rate", "20")
 
