@@ -9,6 +9,10 @@ namespace lagwatch {
 void register_builtin_collectors(CollectorRegistry& registry) {
   registry.add("postgres", [](const CollectorContext& c) { return make_postgres_collector(c); });
   registry.add("mysql", [](const CollectorContext& c) { return make_mysql_collector(c); });
+  registry.add_heartbeat("postgres",
+                         [](const CollectorContext& c) { return make_postgres_heartbeat_sink(c); });
+  registry.add_heartbeat("mysql",
+                         [](const CollectorContext& c) { return make_mysql_heartbeat_sink(c); });
 }
 
 }  // namespace lagwatch

@@ -123,6 +123,8 @@ nlohmann::json cluster_json(const ClusterSnapshot& s) {
                           {"lag_from_engine", c.lag_from_engine},
                           {"lag_beyond_horizon", c.lag_beyond_horizon},
                           {"reported_lag_seconds", optional_json(c.reported_lag_seconds)},
+                          {"heartbeat_lag_seconds", optional_json(c.heartbeat_lag_seconds)},
+                          {"heartbeat_error", c.heartbeat_error},
                           {"connected", optional_json(c.connected)},
                           {"applying", optional_json(c.applying)},
                           {"apply_delay_seconds", optional_json(c.apply_delay_seconds)},

@@ -24,4 +24,16 @@ std::unique_ptr<Collector> CollectorRegistry::create(const std::string& engine,
   return it->second(context);
 }
 
+void CollectorRegistry::add_heartbeat(const std::string& engine, HeartbeatSinkFactory factory) {
+  heartbeats_[engine] = std::move(factory);
+}
+
+std::unique_ptr<HeartbeatSink> CollectorRegistry::create_heartbeat(
+    const std::string& engine, const CollectorContext& context) const {
+  auto it = heartbeats_.find(engine);
+  if (it == heartbeats_.end())
+    throw std::out_of_range("no heartbeat writer for engine \"" + engine + "\"");
+  return it->second(context);
+}
+
 }  // namespace lagwatch

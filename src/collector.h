@@ -39,6 +39,17 @@ struct CollectorContext {
 
 using CollectorFactory = std::function<std::unique_ptr<Collector>(const CollectorContext&)>;
 
+// Writes lagwatch's clock into the heartbeat table of one node (the primary), over a
+// connection of its own. write() throws std::runtime_error with a message free of secrets.
+class HeartbeatSink {
+ public:
+  virtual ~HeartbeatSink() = default;
+  virtual void write(WallTime at) = 0;
+};
+
+using HeartbeatSinkFactory =
+    std::function<std::unique_ptr<HeartbeatSink>(const CollectorContext&)>;
+
 class CollectorRegistry {
  public:
   void add(const std::string& engine, CollectorFactory factory);
@@ -47,8 +58,14 @@ class CollectorRegistry {
   // Throws std::out_of_range for an engine nobody registered.
   std::unique_ptr<Collector> create(const std::string& engine, const CollectorContext& context) const;
 
+  void add_heartbeat(const std::string& engine, HeartbeatSinkFactory factory);
+  // Throws std::out_of_range for an engine without a heartbeat writer.
+  std::unique_ptr<HeartbeatSink> create_heartbeat(const std::string& engine,
+                                                  const CollectorContext& context) const;
+
  private:
   std::map<std::string, CollectorFactory> factories_;
+  std::map<std::string, HeartbeatSinkFactory> heartbeats_;
 };
 
 }  // namespace lagwatch

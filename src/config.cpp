@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <regex>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -866,7 +867,8 @@ ClusterConfig load_cluster(const toml::table& entry, const Table& root, const De
   ClusterConfig config;
   config.name = read_name(Table(entry, root.scope()), "cluster", declared);
   const Table cluster(entry, root.scope().entity("cluster " + quote(config.name)));
-  cluster.allow_only({"name", "engine", "interval", "timeout", "thresholds", "routing", "node"});
+  cluster.allow_only(
+      {"name", "engine", "interval", "timeout", "thresholds", "routing", "heartbeat", "node"});
   config.line = static_cast<int>(entry.source().begin.line);
   config.column = static_cast<int>(entry.source().begin.column);
 
@@ -894,6 +896,29 @@ ClusterConfig load_cluster(const toml::table& entry, const Table& root, const De
     overrides->allow_only(
         {"max_lag_seconds", "max_lag_bytes", "rise", "fall", "min_serving", "fallback_to_primary"});
     read_routing_values(*overrides, config.routing);
+  }
+
+  if (const std::optional<Table> heartbeat = cluster.table("heartbeat")) {
+    heartbeat->allow_only({"mode", "table", "interval"});
+    HeartbeatConfig hb;
+    const std::string mode = heartbeat->string("mode").value_or("write");
+    if (mode != "write" && mode != "read") {
+      heartbeat->fail(heartbeat->find("mode")->source(),
+                      heartbeat->key("mode") + R"( must be "write" or "read", not )" + quote(mode));
+    }
+    hb.mode = mode == "read" ? HeartbeatConfig::Mode::read : HeartbeatConfig::Mode::write;
+    hb.table = heartbeat->string("table").value_or(
+        hb.mode == HeartbeatConfig::Mode::read ? "percona.heartbeat" : "lagwatch.heartbeat");
+    // The name goes into SQL text: only plain identifiers, so it can never inject anything.
+    static const std::regex identifier_pair(R"(^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$)");
+    if (!std::regex_match(hb.table, identifier_pair)) {
+      const toml::node* where = heartbeat->find("table");
+      heartbeat->fail(where ? where->source() : entry.source(),
+                      heartbeat->key("table") + " must be \"schema.table\" of letters, digits and _, not " +
+                          quote(hb.table));
+    }
+    hb.interval = heartbeat->duration("interval").value_or(hb.interval);
+    config.heartbeat = hb;
   }
 
   const std::vector<const toml::table*> nodes = cluster.tables("node", "[[cluster.node]]");

@@ -81,12 +81,24 @@ struct RoutingConfig {
   bool operator==(const RoutingConfig&) const = default;
 };
 
+// Heartbeat lag (design §2): lagwatch writes its own clock into a table on the primary every
+// `interval` ("write"), or reads a table pt-heartbeat keeps ("read"); replicas read it back.
+struct HeartbeatConfig {
+  enum class Mode { write, read };
+  Mode mode = Mode::write;
+  std::string table;  // "schema.table"; checked to be a plain identifier pair
+  Duration interval = std::chrono::milliseconds(250);
+
+  bool operator==(const HeartbeatConfig&) const = default;
+};
+
 struct ClusterConfig {
   std::string name;
   std::string engine;  // "postgres" or "mysql"
   Duration interval = std::chrono::seconds(1);
   Duration timeout = std::chrono::milliseconds(800);
   RoutingConfig routing;
+  std::optional<HeartbeatConfig> heartbeat;  // off by default: writing needs a grant
   std::vector<NodeConfig> nodes;
   int line = 0;  // where the cluster was declared, for later messages
   int column = 0;

@@ -199,6 +199,15 @@ ClusterSnapshot evaluate_cluster(const ClusterConfig& cluster, const std::vector
         bool from_primary = static_cast<int>(c) == node.main_channel;
         node.channels.push_back(measure_channel(sample.channels[c], sample,
                                                 from_primary ? primary : nullptr, history.timeline));
+        if (from_primary) {
+          auto& ch = node.channels.back();
+          // The heartbeat was written on the writer's clock (lagwatch's own in write mode)
+          // and is read back at this sample: never negative.
+          if (sample.heartbeat_at)
+            ch.heartbeat_lag_seconds =
+                std::max(0.0, to_seconds(sample.sampled_at - *sample.heartbeat_at));
+          ch.heartbeat_error = sample.heartbeat_error;
+        }
       }
     } else if (primary != nullptr && cluster.engine == "postgres") {
       // The node cannot say whether it streams; the primary can: not in

@@ -13,6 +13,7 @@
 #include "builtin.h"
 #include "collector.h"
 #include "config.h"
+#include "heartbeat.h"
 #include "http_server.h"
 #include "log.h"
 #include "long_poll.h"
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<lagwatch::HttpServer> server;
   std::unique_ptr<lagwatch::AgentCheckServer> agent;
   std::unique_ptr<lagwatch::ConfigReloader> reloader;
+  std::unique_ptr<lagwatch::HeartbeatWriter> heartbeat;
   try {
     if (!config.server.agent_listen.empty())
       agent = std::make_unique<lagwatch::AgentCheckServer>(config.server.agent_listen, store);
@@ -153,6 +155,8 @@ int main(int argc, char** argv) {
         [&registry](const lagwatch::Config& c) { check_engines(c, registry); });
     api_options.extra_collectables.push_back(reloader.get());
     api_options.reload = [r = reloader.get()] { return r->reload(); };
+    heartbeat = std::make_unique<lagwatch::HeartbeatWriter>(config.clusters, registry, store, clock);
+    if (!heartbeat->empty()) api_options.extra_collectables.push_back(heartbeat.get());
     auto api = std::make_shared<lagwatch::Api>(store, watchers, api_options);
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
@@ -183,6 +187,7 @@ int main(int argc, char** argv) {
     break;
   }
   if (agent) agent->stop();
+  heartbeat->stop();
   server->stop();
   if (pusher) pusher->stop();
   if (notifier) notifier->stop();

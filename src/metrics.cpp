@@ -83,6 +83,11 @@ void render_replica(FamilySet& f, const Labels& node_labels, const NodeStatus& n
               "1 when lagwatch_replica_lag_seconds is the engine's own figure because the "
               "primary could not be sampled this cycle; 0 when it is measured.",
               l, c.lag_from_engine ? 1 : 0);
+    if (c.heartbeat_lag_seconds)
+      f.gauge("lagwatch_replica_heartbeat_lag_seconds",
+              "Heartbeat lag: time since the newest heartbeat visible on this replica was "
+              "written on the primary. Only for clusters with a heartbeat.",
+              l, *c.heartbeat_lag_seconds);
     if (c.reported_lag_seconds)
       f.gauge("lagwatch_replica_reported_lag_seconds",
               "The engine's own lag figure (PostgreSQL: now() - pg_last_xact_replay_timestamp(); "

@@ -64,6 +64,10 @@ struct NodeSample {
 
   // Replica side.
   std::vector<ReplicationChannel> channels;
+  // Heartbeat (when the cluster has one): the newest heartbeat visible here, on the clock
+  // that wrote it, or why it could not be read.
+  std::optional<WallTime> heartbeat_at;
+  std::string heartbeat_error;
 
   bool up() const { return error == CollectionError::none; }
 };

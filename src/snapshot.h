@@ -28,6 +28,10 @@ struct ChannelStatus {
   // The replayed position is older than the timeline's horizon: lag_seconds is a lower bound.
   bool lag_beyond_horizon = false;
   std::optional<double> reported_lag_seconds;
+  // Heartbeat lag: when the newest heartbeat visible on the replica was written; absent
+  // without a heartbeat or when it cannot be read (heartbeat_error says why).
+  std::optional<double> heartbeat_lag_seconds;
+  std::string heartbeat_error;
   std::optional<bool> connected;
   std::optional<bool> applying;
   std::optional<double> apply_delay_seconds;

@@ -2,6 +2,8 @@
 // (see mysql_collector.h; the row conversions are in mysql_status.cpp).
 #include "mysql/mysql_collector.h"
 
+#include "heartbeat.h"
+
 #include <curl/curl.h>
 #include <mysql.h>
 #include <sys/socket.h>
@@ -142,11 +144,25 @@ class MysqlCollector final : public Collector {
   explicit MysqlCollector(const CollectorContext& c)
       : options_(parse_mysql_dsn(c.node->dsn)),
         password_(c.node->password ? std::optional(c.node->password->value) : std::nullopt),
-        timeout_seconds_(mysql_timeout_seconds(c.timeout)) {
+        timeout_seconds_(mysql_timeout_seconds(c.timeout)),
+        heartbeat_(c.cluster ? c.cluster->heartbeat : std::nullopt),
+        cluster_(c.cluster ? c.cluster->name : "") {
     init_client_library();
   }
 
   ~MysqlCollector() override { close(); }
+
+  // Heartbeat writes reuse the connection code; they run on their own MysqlCollector object
+  // (one connection), never on the one that collects.
+  void write_heartbeat(WallTime at) {
+    try {
+      if (conn_ == nullptr) connect();
+      run("heartbeat write", heartbeat_write_sql("mysql", *heartbeat_, cluster_, at));
+    } catch (const MysqlError& e) {
+      close();
+      throw std::runtime_error(first_line(e.message));
+    }
+  }
 
   NodeSample collect(const Clock& clock) override {
     NodeSample sample;
@@ -235,6 +251,22 @@ class MysqlCollector final : public Collector {
     sample.writable = role.writable;
     if (role.role == Role::replica) {
       sample.channels = std::move(channels);
+      // 3. The heartbeat, when the cluster has one; a missing table or grant costs only it.
+      if (heartbeat_) {
+        try {
+          auto rows = run("heartbeat read", heartbeat_read_sql(*heartbeat_, cluster_));
+          const auto* value = rows.size() == 1 && !rows[0].empty() ? &rows[0].begin()->second : nullptr;
+          if (value != nullptr && *value) {
+            sample.heartbeat_at = parse_heartbeat(*heartbeat_, **value);
+            if (!sample.heartbeat_at) sample.heartbeat_error = "unreadable heartbeat value";
+          } else {
+            sample.heartbeat_error = "no heartbeat row";
+          }
+        } catch (const MysqlError& e) {
+          if (e.number == 2013 || e.number == 2006 || e.connecting) throw;  // the connection
+          sample.heartbeat_error = first_line(e.message);
+        }
+      }
       return;
     }
 
@@ -365,6 +397,8 @@ class MysqlCollector final : public Collector {
   MysqlConnectOptions options_;
   std::optional<std::string> password_;
   unsigned timeout_seconds_;
+  std::optional<HeartbeatConfig> heartbeat_;
+  std::string cluster_;
   MYSQL* conn_ = nullptr;
   bool mariadb_ = false;              // this connection's flavour
   std::optional<bool> flavour_hint_;  // set when the handshake's version proved wrong
@@ -464,6 +498,23 @@ MysqlConnectOptions parse_mysql_dsn(const std::string& dsn) {
 
 std::unique_ptr<Collector> make_mysql_collector(const CollectorContext& context) {
   return std::make_unique<MysqlCollector>(context);
+}
+
+namespace {
+
+class MysqlHeartbeatSink final : public HeartbeatSink {
+ public:
+  explicit MysqlHeartbeatSink(const CollectorContext& c) : connection_(c) {}
+  void write(WallTime at) override { connection_.write_heartbeat(at); }
+
+ private:
+  MysqlCollector connection_;
+};
+
+}  // namespace
+
+std::unique_ptr<HeartbeatSink> make_mysql_heartbeat_sink(const CollectorContext& context) {
+  return std::make_unique<MysqlHeartbeatSink>(context);
 }
 
 }  // namespace lagwatch

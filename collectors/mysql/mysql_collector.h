@@ -15,6 +15,9 @@ namespace lagwatch {
 
 std::unique_ptr<Collector> make_mysql_collector(const CollectorContext& context);
 
+// Writes the heartbeat on a MySQL/MariaDB primary over its own connection.
+std::unique_ptr<HeartbeatSink> make_mysql_heartbeat_sink(const CollectorContext& context);
+
 // ---- Connection settings -------------------------------------------------------------------
 
 // The mysql client's --ssl-mode values: TLS never, when offered (the default), always, always

@@ -1,6 +1,8 @@
 // PostgreSQL collector (see postgres_collector.h).
 #include "postgres/postgres_collector.h"
 
+#include "heartbeat.h"
+
 #include <libpq-fe.h>
 #include <sys/socket.h>
 
@@ -110,7 +112,9 @@ class PostgresCollector final : public Collector {
   explicit PostgresCollector(const CollectorContext& c)
       : conninfo_(postgres_connection_string(c.node->dsn,
                                              c.node->password ? c.node->password->value : "",
-                                             c.timeout)) {}
+                                             c.timeout)),
+        heartbeat_(c.cluster ? c.cluster->heartbeat : std::nullopt),
+        cluster_(c.cluster ? c.cluster->name : "") {}
 
   NodeSample collect(const Clock& clock) override {
     NodeSample sample;
@@ -148,6 +152,7 @@ class PostgresCollector final : public Collector {
                          field("apply_delay_ms"), field("receiver_status"),
                          field("receiver_source"), field("standbys_json")};
       fill_postgres_sample(status, sample);
+      if (heartbeat_ && sample.role == Role::replica) read_heartbeat(tx, sample);
     } catch (const Aborted&) {
       fail(sample, CollectionError::timeout, "collection exceeded its timeout");
     } catch (const pqxx::sql_error& e) {
@@ -174,6 +179,28 @@ class PostgresCollector final : public Collector {
  private:
   struct Aborted {};
 
+  // A second statement, so a missing table or grant costs only the heartbeat figure.
+  void read_heartbeat(pqxx::nontransaction& tx, NodeSample& sample) {
+    {
+      std::lock_guard lock(mutex_);
+      socket_ = conn_->sock();
+    }
+    try {
+      pqxx::result r = tx.exec(heartbeat_read_sql(*heartbeat_, cluster_));
+      if (r.size() == 1 && !r[0][0].is_null()) {
+        sample.heartbeat_at = parse_heartbeat(*heartbeat_, r[0][0].c_str());
+        if (!sample.heartbeat_at) sample.heartbeat_error = "unreadable heartbeat value";
+      } else {
+        sample.heartbeat_error = "no heartbeat row";
+      }
+    } catch (const pqxx::sql_error& e) {
+      sample.heartbeat_error = first_line(e.what());
+    }
+    std::lock_guard lock(mutex_);
+    socket_ = -1;
+    if (aborted_) throw Aborted{};
+  }
+
   void connect() {
     conn_.reset();
     conn_ = std::make_unique<pqxx::connection>(conninfo_);
@@ -198,6 +225,8 @@ class PostgresCollector final : public Collector {
   }
 
   std::string conninfo_;
+  std::optional<HeartbeatConfig> heartbeat_;
+  std::string cluster_;
   std::unique_ptr<pqxx::connection> conn_;
   std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
   int socket_ = -1;
@@ -281,6 +310,41 @@ std::string postgres_connection_string(const std::string& dsn, const std::string
 
 std::unique_ptr<Collector> make_postgres_collector(const CollectorContext& context) {
   return std::make_unique<PostgresCollector>(context);
+}
+
+namespace {
+
+class PostgresHeartbeatSink final : public HeartbeatSink {
+ public:
+  explicit PostgresHeartbeatSink(const CollectorContext& c)
+      : conninfo_(postgres_connection_string(c.node->dsn,
+                                             c.node->password ? c.node->password->value : "",
+                                             c.timeout)),
+        heartbeat_(*c.cluster->heartbeat),
+        cluster_(c.cluster->name) {}
+
+  void write(WallTime at) override {
+    try {
+      if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(conninfo_);
+      pqxx::nontransaction tx(*conn_);
+      tx.exec(heartbeat_write_sql("postgres", heartbeat_, cluster_, at));
+    } catch (const std::exception& e) {
+      conn_.reset();
+      throw std::runtime_error(first_line(e.what()));
+    }
+  }
+
+ private:
+  std::string conninfo_;
+  HeartbeatConfig heartbeat_;
+  std::string cluster_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<HeartbeatSink> make_postgres_heartbeat_sink(const CollectorContext& context) {
+  return std::make_unique<PostgresHeartbeatSink>(context);
 }
 
 }  // namespace lagwatch

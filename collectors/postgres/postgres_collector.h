@@ -12,6 +12,9 @@ namespace lagwatch {
 
 std::unique_ptr<Collector> make_postgres_collector(const CollectorContext& context);
 
+// Writes the heartbeat on a PostgreSQL primary over its own connection.
+std::unique_ptr<HeartbeatSink> make_postgres_heartbeat_sink(const CollectorContext& context);
+
 // The one status row, as text fields exactly as the server returned them (nullopt = NULL).
 // Kept apart from the driver so the conversion is unit-tested without a server.
 struct PgStatusRow {

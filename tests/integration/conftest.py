@@ -91,8 +91,13 @@ class PgCluster(ServerSet):
     prefix = "pg"
     engine = "postgres"
 
+    # The database lagwatch connects to; "lagwatch_demo" (where `pg sql` runs) for tests
+    # that need lagwatch to see tables they create, such as the heartbeat's.
+    database = "postgres"
+
     def dsn(self, node):
-        return "postgresql://lagwatch@127.0.0.1:%d/postgres?sslmode=disable" % self.port(node)
+        return "postgresql://lagwatch@127.0.0.1:%d/%s?sslmode=disable" % (self.port(node),
+                                                                          self.database)
 
 
 class MysqlCluster(ServerSet):
