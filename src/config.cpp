@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 namespace lagwatch {
@@ -714,11 +715,66 @@ Defaults load_defaults(const Table& root) {
   return defaults;
 }
 
-ServerConfig load_server(const Table& root) {
+// [server.tls]. Each file is read once here so that a wrong path is reported with its
+// position; OpenSSL parses them when the server starts.
+TlsOptions load_tls(const Table& tls, const fs::path& base_dir) {
+  tls.allow_only({"cert_file", "key_file", "client_ca_file"});
+  TlsOptions options;
+  for (auto [key, field, required] :
+       {std::tuple{"cert_file", &options.cert_file, true},
+        std::tuple{"key_file", &options.key_file, true},
+        std::tuple{"client_ca_file", &options.client_ca_file, false}}) {
+    const toml::node* value = required ? &tls.required(key) : tls.find(key);
+    if (value == nullptr) continue;
+    fs::path path = tls.string_of(*value, tls.key(key));
+    if (path.is_relative()) path = base_dir / path;
+    std::string error;
+    if (!read_file(path, &error)) {
+      tls.fail(value->source(),
+               "cannot read " + std::string(key) + " " + quote(path.string()) + ": " + error);
+    }
+    *field = path.string();
+  }
+  return options;
+}
+
+// [server.basic_auth]. A value that is not a password hash is refused without being quoted:
+// it may well be a plain password.
+BasicAuthOptions load_basic_auth(const Table& auth) {
+  auth.allow_only({"users", "metrics_open"});
+  BasicAuthOptions options;
+  options.metrics_open = auth.boolean("metrics_open").value_or(false);
+  auth.required("users");
+  const std::optional<Table> users = auth.table("users");
+  if (users->toml().empty()) {
+    auth.fail(users->toml().source(),
+              auth.key("users") +
+                  " is empty: nobody could log in (remove [server.basic_auth] "
+                  "to turn basic auth off)");
+  }
+  for (auto&& [name, value] : users->toml()) {
+    const std::string user(name.str());
+    if (user.find(':') != std::string::npos) {
+      users->fail(name.source(), "user name " + quote(user) + " must not contain ':'");
+    }
+    const std::string hash = users->string_of(value, users->key(user));
+    if (const std::optional<std::string> error = password_hash_error(hash)) {
+      users->fail(value.source(), users->key(user) + ": " + *error);
+    }
+    options.users.emplace(user, hash);
+  }
+  return options;
+}
+
+ServerConfig load_server(const Table& root, const fs::path& base_dir) {
   ServerConfig server;
   const std::optional<Table> table = root.table("server");
   if (!table) return server;
-  table->allow_only({"listen", "agent_listen", "shard"});
+  table->allow_only({"listen", "agent_listen", "shard", "tls", "basic_auth"});
+  if (const std::optional<Table> tls = table->table("tls")) server.tls = load_tls(*tls, base_dir);
+  if (const std::optional<Table> auth = table->table("basic_auth")) {
+    server.basic_auth = load_basic_auth(*auth);
+  }
   if (const std::optional<std::string> shard = table->string("shard")) {
     int index = -1, count = 0;
     char slash = 0;
@@ -1056,7 +1112,9 @@ AlertReceiver load_receiver(const Table& receiver, const fs::path& base_dir) {
   if (config.type == ReceiverType::pagerduty) {
     for (std::string_view key : {"url_file", "url_env"}) {
       receiver.refuse_key(key, receiver.key(key) +
-                                   R"( does not apply to pagerduty: the routing key is the secret; set "url" only to reach another Events API v2 endpoint)");
+                                   " does not apply to pagerduty: the routing key is the "
+                                   R"(secret; set "url" only to reach another Events API v2 )"
+                                   "endpoint");
     }
   } else {
     for (std::string_view key : {"routing_key_file", "routing_key_env"}) {
@@ -1078,10 +1136,10 @@ AlertReceiver load_receiver(const Table& receiver, const fs::path& base_dir) {
   } else if (config.type == ReceiverType::pagerduty) {
     config.url = Secret{"the default", std::string(kPagerDutyEventsUrl)};
   } else {
-    receiver.fail(receiver.toml().source(),
-                  type + " receiver " + quote(config.name) + " needs " +
-                      (secret_url ? R"("url_file" or "url_env")"
-                                  : R"("url" (or "url_file"/"url_env"))"));
+    receiver.fail(
+        receiver.toml().source(),
+        type + " receiver " + quote(config.name) + " needs " +
+            (secret_url ? R"("url_file" or "url_env")" : R"("url" (or "url_file"/"url_env"))"));
   }
   if (where != nullptr) check_post_url(receiver, *where, config.url.value, "the receiver's URL");
 
@@ -1148,17 +1206,17 @@ AlertingConfig load_alerting(const Table& root, const fs::path& base_dir) {
 
   Declared names;
   for (const toml::table* entry : table->tables("receiver", "[[alerting.receiver]]")) {
-    const Table receiver(*entry, root.scope().entity(
-                                     "alerting receiver #" +
-                                     std::to_string(alerting.receivers.size() + 1)));
+    const Table receiver(
+        *entry,
+        root.scope().entity("alerting receiver #" + std::to_string(alerting.receivers.size() + 1)));
     AlertReceiver config = load_receiver(receiver, base_dir);
     const toml::node* name_node = receiver.find("name");
     const auto [first, inserted] =
         names.emplace(config.name, name_node ? name_node->source().begin : entry->source().begin);
     if (!inserted) {
       receiver.fail(name_node ? name_node->source() : entry->source(),
-                    "duplicate receiver name " + quote(config.name) +
-                        " (first declared at line " + std::to_string(first->second.line) +
+                    "duplicate receiver name " + quote(config.name) + " (first declared at line " +
+                        std::to_string(first->second.line) +
                         "); give each receiver its own \"name\"");
     }
     alerting.receivers.push_back(std::move(config));
@@ -1203,7 +1261,7 @@ Config load_config(const std::string& path) {
 
   Config config;
   config.path = path;
-  config.server = load_server(root);
+  config.server = load_server(root, base_dir);
   const Defaults defaults = load_defaults(root);
   config.routing = load_routing(root, base_dir);
   config.alerting = load_alerting(root, base_dir);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alerting_conditions.h"
+#include "http_server.h"
 #include "units.h"
 
 namespace lagwatch {
@@ -113,6 +114,11 @@ struct ServerConfig {
   // shard = "i/n": this instance watches only the clusters rendezvous hashing gives shard i.
   int shard_index = 0;
   int shard_count = 1;
+  // [server.tls]: HTTPS on `listen`; relative paths taken from the config file's directory.
+  // The agent-check responder stays plain TCP.
+  std::optional<TlsOptions> tls;
+  // [server.basic_auth]: credentials for every HTTP endpoint but the probes.
+  std::optional<BasicAuthOptions> basic_auth;
 };
 
 // Where the built-in notifier sends (docs/alerting.md).

@@ -1,4 +1,5 @@
-// HttpServer: Beast sessions on one io_context; Responders that may answer later from any thread.
+// HttpServer: Beast sessions (plain or TLS) on one io_context; Responders that may answer later
+// from any thread; basic auth in front of the handler.
 #include "http_server.h"
 
 #include <sys/socket.h>
@@ -13,17 +14,21 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "listen_address.h"
 
@@ -33,6 +38,7 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 // After a response that closes the connection we stop sending but keep reading (and
@@ -43,6 +49,9 @@ constexpr std::size_t kLingerChunk = 4096;
 // Pause before accepting again after accept() failed, e.g. out of file descriptors: the
 // pending connection stays in the backlog, so retrying at once would spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// A TLS client has this long from connecting to finishing its handshake: shorter than the
+// idle timeout, since a half-done handshake is never a legitimate long wait.
+constexpr std::chrono::seconds kHandshakeTimeout{10};
 
 // Percent-decoding is libcurl's (one way to do a thing); the handle argument is ignored
 // since curl 7.82.
@@ -94,7 +103,7 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && lower_ascii(a) == lower_ascii(b);
 }
 
-class Session;
+class SessionBase;
 
 // State shared by the server object, its I/O threads and every session. Sessions hold it by
 // shared_ptr, so the io_context inside outlives any session, even one a Responder thread
@@ -109,11 +118,12 @@ struct Core : std::enable_shared_from_this<Core> {
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void close_acceptor();
-  void forget(Session* session);
+  void forget(SessionBase* session);
 
   net::io_context ioc;  // first member: destroyed last, after everything that uses it
   HttpServerOptions options;
   HttpHandler handler;  // called on I/O threads only; reset by stop() once they are joined
+  std::optional<ssl::context> tls;  // set when options.tls is: every session speaks TLS
   // The acceptor and its retry timer share one strand so stop() can close them safely.
   tcp::acceptor acceptor{net::make_strand(ioc)};
   net::steady_timer accept_retry{acceptor.get_executor()};
@@ -123,7 +133,7 @@ struct Core : std::enable_shared_from_this<Core> {
   bool stopping = false;
   bool logged_at_capacity = false;
   // Owns every open session; a session removes itself when it closes.
-  std::unordered_map<Session*, std::shared_ptr<Session>> sessions;
+  std::unordered_map<SessionBase*, std::shared_ptr<SessionBase>> sessions;
 
   std::mutex lifecycle_mutex;  // guards the three fields below
   bool started = false;
@@ -131,46 +141,84 @@ struct Core : std::enable_shared_from_this<Core> {
   std::vector<std::thread> threads;
 };
 
+// What Core and Responders see of a connection, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual const net::any_io_executor& executor() const = 0;
+  virtual void start() = 0;
+  virtual void respond(std::uint64_t request, HttpResponse response) = 0;
+  virtual void close() = 0;
+};
+
 // What a Responder carries: copies of one Responder share the "called" flag.
 struct ResponderState {
-  ResponderState(std::weak_ptr<Session> session_in, std::uint64_t request_in)
+  ResponderState(std::weak_ptr<SessionBase> session_in, std::uint64_t request_in)
       : session(std::move(session_in)), request(request_in) {}
   std::atomic<bool> called{false};
-  const std::weak_ptr<Session> session;
+  const std::weak_ptr<SessionBase> session;
   const std::uint64_t request;  // which request on the connection this answers
 };
 
-// One TCP connection. Every member function runs on the session's strand, except
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One TCP connection, plain or TLS: one code path, with the few differences (handshake,
+// closing) behind `kTls`. Every member function runs on the session's strand, except
 // executor(), which reads a const member.
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Session(std::shared_ptr<Core> core, tcp::socket socket)
-      : core_(std::move(core)), stream_(std::move(socket)), executor_(stream_.get_executor()) {}
+  // `tls_context...` is the ssl::context of a TlsStream, nothing for a PlainStream.
+  template <class... TlsContext>
+  Session(std::shared_ptr<Core> core, tcp::socket socket, TlsContext&... tls_context)
+      : core_(std::move(core)),
+        stream_(std::move(socket), tls_context...),
+        executor_(stream_.get_executor()) {}
 
-  const net::any_io_executor& executor() const { return executor_; }
+  const net::any_io_executor& executor() const override { return executor_; }
 
-  void start() {
-    if (!closed_) read_request();
+  void start() override {
+    if (closed_) return;
+    if constexpr (kTls) {
+      transport().expires_after(kHandshakeTimeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (self->closed_) return;
+                                // Scanners and plain-HTTP clients end here; not worth a warning.
+                                if (ec) {
+                                  spdlog::debug("http: TLS handshake failed: {}", ec.message());
+                                  return self->close();
+                                }
+                                self->read_request();
+                              });
+    } else {
+      read_request();
+    }
   }
 
-  void respond(std::uint64_t request, HttpResponse response) {
+  void respond(std::uint64_t request, HttpResponse response) override {
     if (closed_ || !pending_ || pending_->request != request) return;
     pending_.reset();
     stop_watching();
     write_response(std::move(response), keep_alive_);
   }
 
-  void close() {
+  void close() override {
     if (closed_) return;
     closed_ = true;
-    const auto self = shared_from_this();  // the registry entry may be the last reference
+    const auto self = this->shared_from_this();  // the registry entry may be the last reference
     pending_.reset();
     watching_ = false;
-    stream_.close();  // completes whatever is pending with operation_aborted
+    transport().close();  // completes whatever is pending with operation_aborted
     core_->forget(this);
   }
 
  private:
+  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
+
   void read_request() {
     const auto& options = core_->options;
     parser_.emplace();
@@ -179,10 +227,11 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
     // One deadline for the whole request, not per read: a client trickling a byte at a time
     // (slowloris) is cut off like a silent one.
-    stream_.expires_after(options.idle_timeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    transport().expires_after(options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_read(ec);
+                     });
   }
 
   void on_read(beast::error_code ec) {
@@ -222,9 +271,11 @@ class Session : public std::enable_shared_from_this<Session> {
     head_ = message.method() == http::verb::head;
     parser_.reset();  // a parked long poll should not keep the header buffers
 
+    if (!authorized(request)) return write_response(unauthorized(), keep_alive_);
+
     // A long poll may wait minutes for its answer: no deadline until the response is written.
-    stream_.expires_never();
-    auto state = std::make_shared<ResponderState>(weak_from_this(), ++request_count_);
+    transport().expires_never();
+    auto state = std::make_shared<ResponderState>(this->weak_from_this(), ++request_count_);
     pending_ = state;
     Responder responder = make_responder(state);
     try {
@@ -242,6 +293,23 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!state->called.load()) watch_for_hangup();
   }
 
+  // Runs on the I/O thread: a bcrypt check blocks it for the hash's cost, which the cache in
+  // BasicAuth pays once per client and minute rather than once per request.
+  bool authorized(const HttpRequest& request) const {
+    const auto& auth = core_->options.auth;
+    if (!auth || auth->is_open(request.path)) return true;
+    const auto header = request.headers.find("authorization");
+    return header != request.headers.end() && auth->allows(header->second);
+  }
+
+  static HttpResponse unauthorized() {
+    HttpResponse response;
+    response.status = 401;
+    response.headers.emplace_back("WWW-Authenticate", std::string(BasicAuth::kChallenge));
+    response.body = "unauthorized\n";
+    return response;
+  }
+
   static HttpResponse internal_error() {
     HttpResponse response;
     response.status = 500;
@@ -255,7 +323,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Holding the session keeps its io_context alive while we post to it. The queued call
       // holds only a weak reference: if the server stops before running it, it is destroyed
       // with the io_context instead of keeping the session (and the io_context) alive.
-      const std::shared_ptr<Session> session = state->session.lock();
+      const std::shared_ptr<SessionBase> session = state->session.lock();
       if (!session) return;
       net::post(session->executor(), [weak = state->session, request = state->request,
                                       response = std::move(response)]() mutable {
@@ -267,12 +335,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // While a handler holds the request no read is outstanding, so nothing would notice a
   // client that gave up on its long poll. Wait for readability instead and peek: end of
   // stream means the client left, data means it pipelined the next request (left for later).
+  // Over TLS the data may also be the client's close_notify; then the hang-up is noticed
+  // only when the response is written.
   void watch_for_hangup() {
     if (closed_ || buffer_.size() != 0) return;  // pipelined bytes already buffered
     watching_ = true;
-    stream_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this(), request = request_count_](
-                                    beast::error_code ec) { self->on_readable(ec, request); });
+    transport().socket().async_wait(tcp::socket::wait_read,
+                                    [self = this->shared_from_this(), request = request_count_](
+                                        beast::error_code ec) { self->on_readable(ec, request); });
   }
 
   void on_readable(beast::error_code ec, std::uint64_t request) {
@@ -280,7 +350,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == net::error::operation_aborted) return;
     if (ec) return close();
     char byte = 0;
-    const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n =
+        ::recv(transport().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
       watching_ = false;
       return;
@@ -296,7 +367,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!watching_) return;
     watching_ = false;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // only the readability wait can be outstanding now
+    transport().socket().cancel(ignored);  // only the readability wait can be outstanding now
   }
 
   void send_error(unsigned status, std::string body) {
@@ -347,11 +418,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!head_) response_.body() = std::move(response.body);
     }
     response_.keep_alive(keep_alive);
-    stream_.expires_after(core_->options.idle_timeout);  // a client that does not read
+    transport().expires_after(core_->options.idle_timeout);  // a client that does not read
     http::async_write(stream_, response_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                        self->on_write(ec, keep_alive);
-                      });
+                      [self = this->shared_from_this(), keep_alive](
+                          beast::error_code ec, std::size_t) { self->on_write(ec, keep_alive); });
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
@@ -363,17 +433,25 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void linger() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return close();
-    stream_.expires_after(kLingerTimeout);  // one deadline for the whole drain
-    discard_.resize(kLingerChunk);
-    drain();
+    if constexpr (kTls) {
+      // TLS ends with close_notify both ways; a client that does not answer ours is waited
+      // for no longer than the plain linger.
+      transport().expires_after(kLingerTimeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->close(); });
+    } else {
+      beast::error_code ec;
+      transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return close();
+      transport().expires_after(kLingerTimeout);  // one deadline for the whole drain
+      discard_.resize(kLingerChunk);
+      drain();
+    }
   }
 
   void drain() {
     stream_.async_read_some(net::buffer(discard_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               if (self->closed_) return;
                               if (ec) return self->close();  // EOF, timeout or error
                               self->drain();
@@ -381,7 +459,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   const std::shared_ptr<Core> core_;  // first member: the io_context outlives the socket
-  beast::tcp_stream stream_;
+  Stream stream_;
   const net::any_io_executor executor_;  // the strand all of this session runs on
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -396,7 +474,40 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> discard_;  // allocated only when lingering
 };
 
-void Core::bind() { port = listen_on(acceptor, options.listen); }
+// The server's TLS settings: TLS 1.2 and later, the certificate chain and key, and client
+// certificates when a client CA is given. Throws naming the file that does not load.
+ssl::context make_tls_context(const TlsOptions& options) {
+  ssl::context context(ssl::context::tls_server);
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                      ssl::context::single_dh_use);
+  if (SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION) != 1) {
+    throw std::runtime_error("tls: cannot require TLS 1.2 or later");
+  }
+  const auto check = [](beast::error_code ec, std::string_view key, const std::string& file) {
+    if (ec) {
+      throw std::runtime_error(
+          fmt::format("tls: cannot load {} \"{}\": {}", key, file, ec.message()));
+    }
+  };
+  beast::error_code ec;
+  context.use_certificate_chain_file(options.cert_file, ec);
+  check(ec, "cert_file", options.cert_file);
+  // OpenSSL also checks here that the key belongs to the certificate.
+  context.use_private_key_file(options.key_file, ssl::context::pem, ec);
+  check(ec, "key_file", options.key_file);
+  if (!options.client_ca_file.empty()) {
+    context.load_verify_file(options.client_ca_file, ec);
+    check(ec, "client_ca_file", options.client_ca_file);
+    context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return context;
+}
+
+void Core::bind() {
+  if (options.tls) tls.emplace(make_tls_context(*options.tls));
+  port = listen_on(acceptor, options.listen);
+}
 
 void Core::start() {
   const std::lock_guard lock(lifecycle_mutex);
@@ -422,7 +533,7 @@ void Core::stop() {
   const std::lock_guard lock(lifecycle_mutex);
   if (stopped) return;
   stopped = true;
-  std::vector<std::shared_ptr<Session>> open;
+  std::vector<std::shared_ptr<SessionBase>> open;
   {
     const std::lock_guard sessions_lock(sessions_mutex);
     stopping = true;  // from now on on_accept registers no session
@@ -436,7 +547,7 @@ void Core::stop() {
       // Weak: run() may already have run out of work (the acceptor closed and this session
       // had closed itself), leaving this call queued until the io_context is destroyed. A
       // strong reference there would form a cycle session -> Core -> io_context -> session.
-      net::post(session->executor(), [weak = std::weak_ptr<Session>(session)] {
+      net::post(session->executor(), [weak = std::weak_ptr<SessionBase>(session)] {
         if (const auto alive = weak.lock()) alive->close();
       });
     }
@@ -477,12 +588,16 @@ void Core::on_accept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  std::shared_ptr<Session> session;
+  std::shared_ptr<SessionBase> session;
   {
     const std::lock_guard lock(sessions_mutex);
     if (!stopping && sessions.size() < options.max_connections) {
       logged_at_capacity = false;
-      session = std::make_shared<Session>(shared_from_this(), std::move(socket));
+      if (tls) {
+        session = std::make_shared<Session<TlsStream>>(shared_from_this(), std::move(socket), *tls);
+      } else {
+        session = std::make_shared<Session<PlainStream>>(shared_from_this(), std::move(socket));
+      }
       sessions.emplace(session.get(), session);
     } else if (!stopping && !logged_at_capacity) {
       logged_at_capacity = true;
@@ -501,7 +616,7 @@ void Core::on_accept(beast::error_code ec, tcp::socket socket) {
   do_accept();
 }
 
-void Core::forget(Session* session) {
+void Core::forget(SessionBase* session) {
   const std::lock_guard lock(sessions_mutex);
   sessions.erase(session);
 }

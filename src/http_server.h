@@ -10,9 +10,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "http_auth.h"
 
 namespace lagwatch {
 
@@ -51,6 +54,15 @@ using Responder = std::function<void(HttpResponse)>;
 // at once or park the Responder. An exception it throws becomes a 500 with a generic body.
 using HttpHandler = std::function<void(const HttpRequest&, Responder)>;
 
+// [server.tls]: serve HTTPS (TLS 1.2 and later only) with these PEM files.
+struct TlsOptions {
+  std::string cert_file;       // the server certificate, followed by any intermediates
+  std::string key_file;        // its private key, unencrypted
+  std::string client_ca_file;  // if set, clients must present a certificate this CA signed
+
+  bool operator==(const TlsOptions&) const = default;
+};
+
 struct HttpServerOptions {
   std::string listen = ":9817";  // "host:port", ":port" (all interfaces), "[::1]:port"
   int threads = 2;               // I/O threads; handlers must not block them
@@ -62,11 +74,17 @@ struct HttpServerOptions {
   // Connections beyond this many are accepted and closed at once, so idle clients cannot
   // use up the process's file descriptors.
   std::size_t max_connections = 4096;
+  // HTTPS instead of HTTP. The files are read when the server is constructed.
+  std::optional<TlsOptions> tls;
+  // Basic auth in front of the handler: a request to a path that is not auth->is_open()
+  // and without valid credentials gets a 401 and never reaches the handler. Null: none.
+  std::shared_ptr<const BasicAuth> auth;
 };
 
 class HttpServer {
  public:
-  // Binds at once; throws std::runtime_error naming the address if it cannot.
+  // Binds at once and loads the TLS files; throws std::runtime_error naming the address or
+  // the file if it cannot.
   HttpServer(HttpServerOptions options, HttpHandler handler);
   ~HttpServer();  // stops and joins; like stop(), never from inside a handler
   HttpServer(const HttpServer&) = delete;

@@ -160,6 +160,9 @@ int main(int argc, char** argv) {
     auto api = std::make_shared<lagwatch::Api>(store, watchers, api_options);
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
+    http.tls = config.server.tls;
+    if (config.server.basic_auth)
+      http.auth = std::make_shared<const lagwatch::BasicAuth>(*config.server.basic_auth);
     server = std::make_unique<lagwatch::HttpServer>(
         http, [api](const lagwatch::HttpRequest& r, lagwatch::Responder respond) {
           api->handle(r, std::move(respond));

@@ -1,8 +1,7 @@
-// Router pushes (see push.h): per-target worker threads around a libcurl handle; signing,
-// retry classification and backoff are pure functions above them.
+// Router pushes (see push.h): per-target worker threads around the shared HttpClient; signing
+// and the push's views of retry classification and backoff are pure functions above them.
 #include "push.h"
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "api.h"
+#include "http_client.h"
 
 namespace lagwatch {
 
@@ -49,10 +49,14 @@ std::string sign_push(const std::string& secret, const std::string& timestamp,
 }
 
 PushOutcome classify_push_status(long http_status) {
-  if (http_status >= 200 && http_status < 300) return PushOutcome::success;
-  if (http_status == 0 || http_status == 408 || http_status == 429 || http_status >= 500)
-    return PushOutcome::retry;
-  // 3xx (redirects are not followed: a router URL must be the final one) and other 4xx.
+  switch (classify_http_status(http_status)) {
+    case HttpOutcome::success:
+      return PushOutcome::success;
+    case HttpOutcome::retry:
+      return PushOutcome::retry;
+    case HttpOutcome::permanent:
+      break;
+  }
   return PushOutcome::permanent;
 }
 
@@ -77,14 +81,8 @@ PushRequest build_push(const ClusterSnapshot& snapshot, const std::optional<Secr
 }
 
 Duration push_backoff(int failures, std::optional<Duration> retry_after, double jitter) {
-  Duration ceiling = kPushBackoffBase;
-  for (int i = 1; i < failures && ceiling < kPushBackoffCap; ++i) ceiling *= 2;
-  ceiling = std::min(ceiling, kPushBackoffCap);
-  jitter = std::clamp(jitter, 0.0, 1.0);
-  auto wait = std::chrono::duration_cast<Duration>(ceiling * jitter);
-  if (retry_after)
-    wait = std::max(wait, std::clamp(*retry_after, Duration::zero(), kPushRetryAfterCap));
-  return wait;
+  return retry_backoff(failures, retry_after, jitter, kPushBackoffBase, kPushBackoffCap,
+                       kPushRetryAfterCap);
 }
 
 namespace {
@@ -93,110 +91,6 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 // The status of an attempt that never left because its request could not be built.
 constexpr long kNotSent = -1;
-
-// What one POST returned.
-struct Attempt {
-  long status = 0;  // 0: no HTTP answer
-  CURLcode code = CURLE_OK;
-  std::optional<Duration> retry_after;  // from a 429/503 answer
-  std::string response;                 // the start of the answer's body, for the log
-  bool aborted = false;                 // stop() cut it short
-};
-
-// One router's libcurl easy handle. Reusing it between pushes keeps the connection alive.
-class RouterConnection {
- public:
-  RouterConnection(const RoutingPush& target, const std::atomic<bool>& stopping)
-      : handle_(curl_easy_init()), stopping_(stopping) {
-    if (!handle_) throw std::runtime_error("curl_easy_init failed");
-    // A zero timeout means "none" to libcurl: a hung router would hold its worker forever.
-    const long timeout_ms = std::max<long>(
-        1, static_cast<long>(
-               std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout).count()));
-    curl_easy_setopt(handle_, CURLOPT_URL, target.url.c_str());
-    curl_easy_setopt(handle_, CURLOPT_POST, 1L);
-    curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(handle_, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(handle_, CURLOPT_USERAGENT, "lagwatch/" LAGWATCH_VERSION);
-    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, &RouterConnection::on_data);
-    curl_easy_setopt(handle_, CURLOPT_WRITEDATA, this);
-    curl_easy_setopt(handle_, CURLOPT_XFERINFOFUNCTION, &RouterConnection::on_progress);
-    curl_easy_setopt(handle_, CURLOPT_XFERINFODATA, this);
-    curl_easy_setopt(handle_, CURLOPT_NOPROGRESS, 0L);
-  }
-  ~RouterConnection() { curl_easy_cleanup(handle_); }
-  RouterConnection(const RouterConnection&) = delete;
-  RouterConnection& operator=(const RouterConnection&) = delete;
-
-  Attempt post(const std::string& body, const std::vector<std::string>& headers) {
-    curl_slist* list = nullptr;
-    std::vector<std::string> all = headers;
-    // libcurl would otherwise wait up to a second for "100 Continue" on larger bodies.
-    all.push_back("Expect:");
-    for (const auto& h : all) {
-      curl_slist* appended = curl_slist_append(list, h.c_str());
-      if (!appended) {
-        curl_slist_free_all(list);
-        return Attempt{0, CURLE_OUT_OF_MEMORY, std::nullopt, "", false};
-      }
-      list = appended;
-    }
-    response_.clear();
-    curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(handle_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(handle_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    Attempt attempt;
-    attempt.code = curl_easy_perform(handle_);
-    curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, nullptr);
-    curl_slist_free_all(list);
-    attempt.aborted = attempt.code == CURLE_ABORTED_BY_CALLBACK;
-    if (attempt.code == CURLE_OK) {
-      curl_easy_getinfo(handle_, CURLINFO_RESPONSE_CODE, &attempt.status);
-      curl_off_t retry_after = 0;
-      // libcurl reads both forms of the header: delay-seconds and an HTTP date.
-      if ((attempt.status == 429 || attempt.status == 503) &&
-          curl_easy_getinfo(handle_, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-          retry_after > 0)
-        attempt.retry_after = std::chrono::seconds(retry_after);
-    }
-    attempt.response = std::move(response_);
-    return attempt;
-  }
-
-  // Why the attempt got no answer, without the URL: libcurl's own error buffer names hosts.
-  std::string error_text(const Attempt& attempt) const {
-    std::string text = curl_easy_strerror(attempt.code);
-    long os_errno = 0;
-    if (curl_easy_getinfo(handle_, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0)
-      text += ": " + std::generic_category().message(static_cast<int>(os_errno));
-    return text;
-  }
-
- private:
-  static constexpr std::size_t kResponseKept = 200;
-
-  static size_t on_data(char* data, size_t size, size_t count, void* self) {
-    auto& response = static_cast<RouterConnection*>(self)->response_;
-    const size_t n = size * count;
-    response.append(data, std::min(n, kResponseKept - std::min(kResponseKept, response.size())));
-    return n;
-  }
-  static int on_progress(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    return static_cast<RouterConnection*>(self)->stopping_.load() ? 1 : 0;
-  }
-
-  CURL* handle_;
-  const std::atomic<bool>& stopping_;
-  std::string response_;
-};
-
-// A router's answer made safe for one logfmt value: printable ASCII, no quotes.
-std::string loggable(const std::string& text) {
-  std::string out;
-  for (char c : text) out += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : ' ';
-  return out;
-}
 
 }  // namespace
 
@@ -213,6 +107,8 @@ struct RouterPusher::Target {
   };
 
   explicit Target(RoutingPush c) : config(std::move(c)) {}
+  // First, so libcurl is set up before this target's thread starts and torn down after it ends.
+  HttpClientLibrary library;
   RoutingPush config;
   std::mutex mutex;
   std::condition_variable wake;
@@ -233,9 +129,6 @@ struct RouterPusher::Target {
 };
 
 RouterPusher::RouterPusher(std::vector<RoutingPush> targets, const Clock& clock) : clock_(clock) {
-  // Reference-counted by libcurl; here, before any thread, because it is not thread-safe
-  // in every build.
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   for (auto& t : targets) targets_.push_back(std::make_unique<Target>(std::move(t)));
   for (auto& t : targets_) {
     spdlog::info(
@@ -248,16 +141,12 @@ RouterPusher::RouterPusher(std::vector<RoutingPush> targets, const Clock& clock)
       t->thread = std::thread([this, target = t.get()] { run(*target); });
     } catch (...) {
       stop();  // joins the threads already started; a joinable thread must not be destroyed
-      curl_global_cleanup();
       throw;
     }
   }
 }
 
-RouterPusher::~RouterPusher() {
-  stop();
-  curl_global_cleanup();
-}
+RouterPusher::~RouterPusher() { stop(); }
 
 void RouterPusher::on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot) {
   for (auto& t : targets_) {
@@ -281,9 +170,10 @@ void RouterPusher::stop() {
 }
 
 void RouterPusher::run(Target& target) {
-  std::optional<RouterConnection> connection;
+  // One kept-alive connection per router.
+  std::optional<HttpClient> connection;
   try {
-    connection.emplace(target.config, stopping_);
+    connection.emplace(target.config.timeout, stopping_);
   } catch (const std::exception& e) {
     spdlog::error("msg=\"router push disabled: {}\" router=\"{}\"", e.what(), target.config.name);
     return;
@@ -325,12 +215,15 @@ void RouterPusher::run(Target& target) {
                     router, cluster, e.what());
     }
     const std::string generation = std::to_string(snapshot->list.generation);
-    const Attempt attempt = request ? connection->post(request->body, request->headers)
-                                    : Attempt{kNotSent, CURLE_OK, std::nullopt, "", false};
+    HttpReply attempt;
+    if (request)
+      attempt = connection->post(target.config.url, request->body, request->headers);
+    else
+      attempt.status = kNotSent;
+    const bool answered = attempt.error.empty();
     const PushOutcome outcome =
-        attempt.code == CURLE_OK ? classify_push_status(attempt.status) : PushOutcome::retry;
-    const std::string error =
-        attempt.code == CURLE_OK ? std::string() : connection->error_text(attempt);
+        answered ? classify_push_status(attempt.status) : PushOutcome::retry;
+    const std::string& error = attempt.error;
     lock.lock();
     if (attempt.aborted || stopping_) break;
 
@@ -365,7 +258,7 @@ void RouterPusher::run(Target& target) {
         // 5 minutes at the backoff cap), not on every retry.
         const auto level = slot.failures % 10 == 1 ? spdlog::level::warn : spdlog::level::debug;
         const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait);
-        if (attempt.code == CURLE_OK)
+        if (answered)
           spdlog::log(level,
                       "msg=\"router push failed; retrying\" router=\"{}\" cluster={} "
                       "generation={} status={} failed_attempts={} retry_in={}",
@@ -386,7 +279,7 @@ void RouterPusher::run(Target& target) {
               "msg=\"router refused the push; not retrying until the list changes or "
               "the keepalive\" router=\"{}\" cluster={} generation={} status={} "
               "response=\"{}\"",
-              router, cluster, generation, attempt.status, loggable(attempt.response));
+              router, cluster, generation, attempt.status, loggable(attempt.body));
         slot.refused_status = attempt.status;
         slot.settled = true;
         slot.settled_generation = snapshot->list.generation;

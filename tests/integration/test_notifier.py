@@ -1,0 +1,406 @@
+"""The built-in notifier against real PostgreSQL standbys and real HTTP receivers on 127.0.0.1:
+one Slack message and one PagerDuty trigger when replay stops, resolved with the same
+dedup_key when it resumes, exact bodies, retries of 5xx, Retry-After, a hung receiver that
+delays nobody, no second page and no lost resolve across a SIGKILL, secrets kept out of sight."""
+import datetime
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+
+import pytest
+
+from conftest import Lagwatch, wait_for
+from receiver import Receiver
+
+DEDUP_KEY = "lagwatch:orders:pg2:lag_critical"
+RUNBOOK = "https://github.com/lagwatch/lagwatch/blob/main/docs/runbook.md"
+# pg2 paused: its lag grows 1 s/s past the critical threshold (3 s), then `for` (1 s) and
+# group_wait (1 s) pass, on 500 ms cycles. Generous for a loaded machine, still bounded.
+FIRE_TIMEOUT = 25
+RESOLVE_TIMEOUT = 20
+ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+@pytest.fixture
+def receivers():
+    started = []
+
+    def make(**kwargs):
+        r = Receiver(**kwargs)
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.stop()
+
+
+@pytest.fixture
+def caught_up(pg):
+    pg.run("wait-caught-up", pg.dir)
+    return pg
+
+
+class Secrets:
+    """A Slack webhook URL and a PagerDuty routing key as files, the way operators keep them."""
+
+    def __init__(self, tmp_path, slack):
+        self.slack_token = "T0%s/B0%s/%s" % (secrets.token_hex(4), secrets.token_hex(4),
+                                             secrets.token_hex(12))
+        self.slack_path = "/services/" + self.slack_token
+        self.slack_url = "http://127.0.0.1:%d%s" % (slack.port, self.slack_path)
+        self.slack_file = tmp_path / "slack.url"
+        self.slack_file.write_text(self.slack_url + "\n")
+        self.routing_key = "R" + secrets.token_hex(15)
+        self.routing_key_file = tmp_path / "pd.key"
+        self.routing_key_file.write_text(self.routing_key + "\n")
+        self.hook_token = secrets.token_hex(10)
+
+    def all(self):
+        return [self.slack_token, self.slack_url, self.routing_key, self.hook_token]
+
+
+def config(pg, state_file, receivers, **alerting):
+    """pg.toml() with critical lag at 3 s and an [alerting] table; `receivers` are dicts of
+    [[alerting.receiver]] keys (lists written as TOML arrays)."""
+    settings = {"group_wait": "1s", "repeat_interval": "1h", "state_file": str(state_file)}
+    settings.update(alerting)
+    lines = ["[alerting]"] + ['%s = "%s"' % kv for kv in settings.items()]
+    # Short `for`s so a test runs in seconds; the defaults are minutes (docs/alerting.md).
+    lines += ["[alerting.for]", 'lag_critical = "1s"', 'lag_warning = "1s"',
+              'replica_not_applying = "1s"']
+    for r in receivers:
+        lines.append("[[alerting.receiver]]")
+        for k, v in r.items():
+            lines.append("%s = %s" % (k, json.dumps(v if isinstance(v, list) else str(v))))
+    return "\n".join(lines) + "\n" + pg.toml(extra="thresholds = { lag_seconds = [1.0, 3.0] }")
+
+
+def slack_receiver(keys, **extra):
+    return dict({"name": "chat", "type": "slack", "url_file": keys.slack_file,
+                 "severities": ["critical"]}, **extra)
+
+
+def pd_receiver(keys, pd, **extra):
+    return dict({"name": "oncall", "type": "pagerduty", "url": pd.url,
+                 "routing_key_file": keys.routing_key_file, "severities": ["critical"]}, **extra)
+
+
+def posts(rx, path=None):
+    return [r for r in rx.requests() if r.method == "POST" and (path is None or r.path == path)]
+
+
+def delivered(rx, path=None):
+    return [r for r in posts(rx, path) if r.status < 300]
+
+
+def events(pd):
+    """(event_action, dedup_key) of every PagerDuty event delivered, in order."""
+    return [(r.json["event_action"], r.json["dedup_key"]) for r in delivered(pd)]
+
+
+def counts(lw, receiver):
+    return {r: lw.value("lagwatch_notifications_total", receiver=receiver, result=r)
+            for r in ("success", "retry", "failure")}
+
+
+def parse_time(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def gaps(requests):
+    return [round(b.arrived - a.arrived, 3) for a, b in zip(requests, requests[1:])]
+
+
+def state(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def told(path, receiver):
+    """What the state file says `receiver` was told about pg2's lag_critical."""
+    try:
+        for a in state(path)["alerts"]:
+            if a["dedup_key"] == DEDUP_KEY:
+                return a["receivers"].get(receiver, {}).get("told")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def check_pagerduty_trigger(request, keys, lw, paused_at):
+    """The Events API v2 trigger, field by field."""
+    assert request.path == "/lagwatch" and request.headers["Content-Type"] == "application/json"
+    e = request.json
+    assert set(e) == {"routing_key", "event_action", "dedup_key", "payload", "client",
+                      "client_url", "links"}, e
+    assert e["routing_key"] == keys.routing_key
+    assert e["event_action"] == "trigger"
+    assert e["dedup_key"] == DEDUP_KEY
+    status_page = "http://127.0.0.1:%d/" % lw.port
+    assert e["client"] == "lagwatch" and e["client_url"] == status_page
+    assert e["links"] == [{"href": status_page, "text": "lagwatch status page"},
+                          {"href": RUNBOOK + "#lagwatchreplicalagcritical",
+                           "text": "Runbook: LagwatchReplicaLagCritical"}]
+    p = e["payload"]
+    assert set(p) == {"summary", "source", "severity", "timestamp", "component", "group",
+                      "class", "custom_details"}, p
+    assert re.fullmatch(r"Replica orders/pg2 lags \d+\.\ds \(\S+\) behind its primary, above its "
+                        r"critical threshold \(3\.0s / 100MiB\)", p["summary"]), p["summary"]
+    assert (p["source"], p["severity"], p["component"], p["group"], p["class"]) == (
+        "orders/pg2", "critical", "pg2", "orders", "lag_critical")
+    assert paused_at + 3 <= parse_time(p["timestamp"]) <= request.arrived, p["timestamp"]
+    d = p["custom_details"]
+    assert set(d) == {"alertname", "condition", "cluster", "node", "engine", "state",
+                      "lag_seconds", "lag_bytes", "threshold_seconds", "threshold_bytes",
+                      "firing_since"}, d
+    assert (d["alertname"], d["condition"], d["cluster"], d["node"], d["engine"], d["state"]) == (
+        "LagwatchReplicaLagCritical", "lag_critical", "orders", "pg2", "postgres", "critical")
+    assert d["lag_seconds"] > 3.0 and isinstance(d["lag_bytes"], int) and d["lag_bytes"] >= 0, d
+    assert (d["threshold_seconds"], d["threshold_bytes"]) == (3.0, 100 * 2 ** 20)
+    assert d["firing_since"] == p["timestamp"]
+
+
+def check_slack_firing(request, lw):
+    """The Slack incoming-webhook message, field by field."""
+    assert request.headers["Content-Type"] == "application/json"
+    m = request.json
+    status_page = "http://127.0.0.1:%d/" % lw.port
+    assert set(m) == {"text", "blocks"}, m
+    summary = (r"Replica orders/pg2 lags (\d+\.\ds) \((\S+)\) behind its primary, above its "
+               r"critical threshold \(3\.0s / 100MiB\)")
+    match = re.fullmatch(r"\[FIRING:1\] lagwatch: cluster orders\n• CRITICAL lag_critical on pg2: "
+                         + summary + "\n<" + re.escape(status_page) + r"\|Status page>", m["text"])
+    assert match, m["text"]
+    lag, size = match.groups()
+    header, section, context = m["blocks"]
+    assert header == {"type": "header", "text": {"type": "plain_text",
+                                                 "text": "[FIRING:1] lagwatch: cluster orders"}}
+    assert section["type"] == "section" and set(section) == {"type", "text", "fields"}
+    assert section["text"]["type"] == "mrkdwn"
+    assert re.fullmatch(r":red_circle: \*CRITICAL lag_critical on pg2\*\n" + summary,
+                        section["text"]["text"]), section["text"]["text"]
+    fields = [(f["type"], f["text"]) for f in section["fields"]]
+    assert fields[:5] == [("mrkdwn", "*Cluster*\norders"), ("mrkdwn", "*Node*\npg2"),
+                          ("mrkdwn", "*Lag*\n%s (%s)" % (lag, size)),
+                          ("mrkdwn", "*Threshold*\n3.0s / 100MiB"),
+                          ("mrkdwn", "*State*\ncritical")], fields
+    assert fields[5][0] == "mrkdwn" and re.fullmatch(r"\*Since\*\n" + ISO, fields[5][1]), fields
+    assert len(fields) == 6
+    assert context == {"type": "context", "elements": [{
+        "type": "mrkdwn",
+        "text": "<%s#lagwatchreplicalagcritical|Runbook> · <%s|Status page> · dedup_key `%s`"
+                % (RUNBOOK, status_page, DEDUP_KEY)}]}
+
+
+def test_paused_replay_pages_once_and_resume_resolves_with_the_same_dedup_key(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    pg = caught_up
+    slack, pd, hook, stuck, am = (receivers() for _ in range(5))
+    stuck.hang(60)  # a receiver that never answers must delay nobody
+    keys = Secrets(tmp_path, slack)
+    hook_file = tmp_path / "hook.url"
+    hook_file.write_text("%s?token=%s\n" % (hook.url, keys.hook_token))
+    stuck_file = tmp_path / "stuck.url"
+    stuck_file.write_text(stuck.url + "\n")
+    state_file = tmp_path / "alerts.json"
+    lw = lagwatch_factory(config(pg, state_file, [
+        slack_receiver(keys), pd_receiver(keys, pd),
+        {"name": "hook", "type": "webhook", "url_file": hook_file, "conditions": ["lag_critical"]},
+        {"name": "stuck", "type": "webhook", "url_file": stuck_file, "timeout": "2s",
+         "conditions": ["lag_critical"]},
+        {"name": "am", "type": "alertmanager", "url": "http://127.0.0.1:%d/" % am.port,
+         "conditions": ["lag_critical"]}]))
+    paused_at = time.time()
+    pg.scenario("pg2", "pause")
+    try:
+        trigger = wait_for("the PagerDuty trigger", lambda: delivered(pd) and delivered(pd)[0],
+                           FIRE_TIMEOUT)
+        message = wait_for("the Slack message", lambda: delivered(slack) and delivered(slack)[0],
+                           5)
+        firing = wait_for("the webhook", lambda: delivered(hook) and delivered(hook)[0], 5)
+        check_pagerduty_trigger(trigger, keys, lw, paused_at)
+        check_slack_firing(message, lw)
+        assert message.path == keys.slack_path
+        assert abs(message.arrived - trigger.arrived) < 2, "the hung receiver delayed them"
+        assert stuck.requests(), "the hung receiver was tried too"
+
+        w = firing.json
+        assert firing.path == "/lagwatch?token=" + keys.hook_token
+        assert (w["version"], w["status"], w["receiver"], w["groupKey"]) == (
+            "4", "firing", "hook", "lagwatch:orders")
+        assert w["groupLabels"] == {"cluster": "orders"}
+        assert w["externalURL"] == "http://127.0.0.1:%d/" % lw.port
+        [alert] = w["alerts"]
+        assert alert["status"] == "firing"
+        assert alert["labels"] == {"alertname": "LagwatchReplicaLagCritical",
+                                   "condition": "lag_critical", "cluster": "orders",
+                                   "node": "pg2", "severity": "critical", "engine": "postgres"}
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url", "dedup_key"}
+        assert alert["annotations"]["dedup_key"] == DEDUP_KEY
+        assert alert["startsAt"] == trigger.json["payload"]["timestamp"]
+        assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+        assert re.fullmatch("[0-9a-f]{16}", alert["fingerprint"])
+
+        posted = wait_for("Alertmanager", lambda: delivered(am) and delivered(am)[0], 5)
+        assert posted.path == "/api/v2/alerts"
+        [a] = posted.json
+        assert set(a) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
+        assert a["labels"] == alert["labels"] and a["startsAt"] == alert["startsAt"]
+        # Kept alive by re-sending every minute; endsAt 4 re-sends ahead, as Prometheus does.
+        assert 230 <= parse_time(a["endsAt"]) - posted.arrived <= 241, a["endsAt"]
+    finally:
+        pg.scenario("pg2", "resume")
+
+    wait_for("the PagerDuty resolve", lambda: len(delivered(pd)) >= 2, RESOLVE_TIMEOUT)
+    resolved = wait_for("the Slack resolve", lambda: len(delivered(slack)) >= 2 and
+                        delivered(slack)[1], 5)
+    assert events(pd) == [("trigger", DEDUP_KEY), ("resolve", DEDUP_KEY)]
+    assert delivered(pd)[1].json == {"routing_key": keys.routing_key, "event_action": "resolve",
+                                     "dedup_key": DEDUP_KEY}
+    text = resolved.json["text"]
+    assert re.fullmatch(r"\[RESOLVED:1\] lagwatch: cluster orders\n• RESOLVED lag_critical on "
+                        r"pg2: Last seen: Replica orders/pg2 lags .*\n<http://127\.0\.0\.1:\d+/"
+                        r"\|Status page>", text), text
+    fields = [f["text"] for f in resolved.json["blocks"][1]["fields"]]
+    assert fields[-1].startswith("*Resolved*\n") and fields[-2].startswith("*Since*\n"), fields
+    assert resolved.json["blocks"][1]["text"]["text"].startswith(
+        ":large_green_circle: *RESOLVED lag_critical on pg2*")
+    hook_resolve = wait_for("the webhook resolve", lambda: len(delivered(hook)) >= 2 and
+                            delivered(hook)[1], 5)
+    assert hook_resolve.json["status"] == "resolved"
+    assert hook_resolve.json["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+    am_resolve = wait_for("the Alertmanager resolve", lambda: len(delivered(am)) >= 2 and
+                          delivered(am)[1], 5)
+    assert parse_time(am_resolve.json[0]["endsAt"]) <= am_resolve.arrived
+
+    # Exactly one message each way: nothing repeated, nothing for warnings.
+    time.sleep(1.5)  # group_wait plus a cycle: anything else would have gone by now
+    assert len(posts(slack)) == 2 and len(posts(pd)) == 2, (posts(slack), posts(pd))
+    assert counts(lw, "oncall") == {"success": 2, "retry": 0, "failure": 0}
+    assert counts(lw, "chat") == {"success": 2, "retry": 0, "failure": 0}
+    assert counts(lw, "stuck")["retry"] >= 1 and counts(lw, "stuck")["success"] == 0
+    wait_for("the resolved alert forgotten", lambda: state(state_file)["alerts"] == [] or
+             state(state_file), 5)
+    assert lw.value("lagwatch_alerts_firing", cluster="orders", condition="lag_critical") == 0
+
+    # Secrets stay out of the log, /metrics, the API and the state file.
+    scrape = lw.scrape()
+    api = lw.get("/api/v1/clusters")[1] + lw.get("/")[1]
+    log = lw.log_text()
+    assert 'receiver=oncall' in log and "notification delivered" in log, log
+    with open(state_file) as f:
+        state_text = f.read()
+    for secret in keys.all() + [hook.url, stuck.url, "/lagwatch"]:
+        for where, text in (("log", log), ("/metrics", scrape), ("API", api),
+                            ("state file", state_text)):
+            assert secret not in text, "%r in the %s" % (secret, where)
+    r = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", (r.stdout, r.stderr)
+
+
+def test_server_errors_are_retried_and_delivered_once(caught_up, lagwatch_factory, receivers,
+                                                      tmp_path):
+    pg = caught_up
+    slack, pd = receivers(), receivers()
+    pd.respond(500, 500, 500, 202)
+    keys = Secrets(tmp_path, slack)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [pd_receiver(keys, pd)]))
+    pg.scenario("pg2", "pause")
+    try:
+        attempts = wait_for("four attempts", lambda: len(posts(pd)) >= 4 and posts(pd)[:4],
+                            FIRE_TIMEOUT)
+    finally:
+        pg.scenario("pg2", "resume")
+    assert [r.status for r in attempts] == [500, 500, 500, 202]
+    # The same trigger each time, rendered with the latest figures.
+    assert [(r.json["event_action"], r.json["dedup_key"]) for r in attempts] == [
+        ("trigger", DEDUP_KEY)] * 4
+    # Full-jitter backoff: the n-th retry waits at most 500 ms * 2^(n-1).
+    for n, gap in enumerate(gaps(attempts), start=1):
+        assert gap <= 0.5 * 2 ** (n - 1) + 0.5, gaps(attempts)
+    wait_for("the resolve", lambda: len(delivered(pd)) >= 2, RESOLVE_TIMEOUT)
+    assert events(pd) == [("trigger", DEDUP_KEY), ("resolve", DEDUP_KEY)], "delivered once"
+    assert counts(lw, "oncall") == {"success": 2, "retry": 3, "failure": 0}
+
+
+def test_retry_after_is_honoured(caught_up, lagwatch_factory, receivers, tmp_path):
+    pg = caught_up
+    slack = receivers()
+    slack.respond((429, {"Retry-After": "2"}), 200)
+    keys = Secrets(tmp_path, slack)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [slack_receiver(keys)]))
+    pg.scenario("pg2", "pause")
+    try:
+        first, second = wait_for("a retry", lambda: len(posts(slack)) >= 2 and posts(slack)[:2],
+                                 FIRE_TIMEOUT)
+    finally:
+        pg.scenario("pg2", "resume")
+    assert (first.status, second.status) == (429, 200)
+    assert second.arrived - first.arrived >= 2.0, gaps([first, second])
+    assert second.arrived - first.arrived <= 3.0, gaps([first, second])
+    assert counts(lw, "chat")["retry"] == 1
+
+
+def test_refused_event_is_counted_not_retried(caught_up, lagwatch_factory, receivers, tmp_path):
+    pg = caught_up
+    slack, pd = receivers(), receivers()
+    pd.respond(400)  # PagerDuty's answer to an invalid event or routing key
+    keys = Secrets(tmp_path, slack)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [pd_receiver(keys, pd)]))
+    pg.scenario("pg2", "pause")
+    try:
+        wait_for("the refused trigger", lambda: posts(pd), FIRE_TIMEOUT)
+    finally:
+        pg.scenario("pg2", "resume")
+    wait_for("the resolve", lambda: len(posts(pd)) >= 2, RESOLVE_TIMEOUT)
+    assert [(r.status, r.json["event_action"]) for r in posts(pd)] == [(400, "trigger"),
+                                                                      (202, "resolve")]
+    assert counts(lw, "oncall") == {"success": 1, "retry": 0, "failure": 1}
+    assert "receiver refused the notification" in lw.log_text()
+
+
+def test_sigkill_while_firing_neither_repages_nor_forgets_the_resolve(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    pg = caught_up
+    slack, pd = receivers(), receivers()
+    keys = Secrets(tmp_path, slack)
+    state_file = tmp_path / "alerts.json"
+    text = config(pg, state_file, [slack_receiver(keys), pd_receiver(keys, pd)])
+    first = lagwatch_factory(text)
+    second = None
+    pg.scenario("pg2", "pause")
+    try:
+        wait_for("the trigger", lambda: events(pd) == [("trigger", DEDUP_KEY)], FIRE_TIMEOUT)
+        wait_for("the Slack message", lambda: len(delivered(slack)) == 1, 5)
+        # Both deliveries are on disk before the kill (else a re-send would be right).
+        wait_for("the state file", lambda: told(state_file, "oncall") == "firing" and
+                 told(state_file, "chat") == "firing", 5)
+        first.proc.kill()
+        first.proc.wait()
+
+        os.makedirs(tmp_path / "second")
+        second = Lagwatch(text, tmp_path / "second")
+        assert re.search(r"alert state loaded.* firing=[1-9]", second.log_text()), second.log_text()
+        wait_for("the alert evaluated as still firing", lambda: second.value(
+            "lagwatch_alerts_firing", cluster="orders", condition="lag_critical") == 1, 10)
+        # It would be re-sent on the first evaluation after group_wait (1 s); give it two.
+        time.sleep(2)
+        assert events(pd) == [("trigger", DEDUP_KEY)], "paged again after the restart"
+        assert len(posts(slack)) == 1, second.log_text()
+        pg.scenario("pg2", "resume")
+
+        wait_for("the resolve after the restart", lambda: len(events(pd)) >= 2, RESOLVE_TIMEOUT)
+        assert events(pd) == [("trigger", DEDUP_KEY), ("resolve", DEDUP_KEY)]
+        resolved = wait_for("the Slack resolve", lambda: len(delivered(slack)) >= 2 and
+                            delivered(slack)[1], 5)
+        assert resolved.json["text"].startswith("[RESOLVED:1] lagwatch: cluster orders")
+        assert counts(second, "oncall")["success"] == 1
+    finally:
+        pg.scenario("pg2", "resume")
+        if second is not None:
+            second.stop()
