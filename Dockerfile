@@ -26,7 +26,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libpqxx-6.4 libpq5 libmariadb3 libprometheus-cpp-core1.0 libtomlplusplus3 \
-      libspdlog1.10 libfmt9 libcurl4 libssl3 \
+      libspdlog1.10 libfmt9 libcurl4 libssl3 libcrypt1 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 lagwatch \

@@ -71,6 +71,27 @@ class ServerSet:
     def scenario(self, node, action, *arg):
         return self.run("scenario", self.dir, node, action, *arg)
 
+    def truth_lag(self, node):
+        """The true lag of `node` now, measured independently of lagwatch: the age of the
+        newest row of the fixture's write load that the node has applied (its `at` is the
+        primary's insert time, same machine clock). A sawtooth of one inter-row gap."""
+        if self.engine == "postgres":
+            q = "SELECT extract(epoch FROM clock_timestamp() - max(at)) FROM writes"
+        else:
+            q = "SELECT UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM writes"
+        return float(self.sql(node, q))
+
+    def watch_truth(self, node, read, seconds, every=0.25):
+        """Reads `read()` (lagwatch's figure) every `every` s for `seconds`, probing the truth
+        between reads. Returns (readings, (lowest, highest) true lag seen in the window)."""
+        readings, truth = [], [self.truth_lag(node)]
+        end = time.time() + seconds
+        while time.time() < end:
+            readings.append(read())
+            truth.append(self.truth_lag(node))
+            time.sleep(every)
+        return readings, (min(truth), max(truth))
+
     @property
     def password_file(self):
         return os.path.join(self.dir, "lagwatch.password")
