@@ -18,6 +18,26 @@ void PositionTimeline::record(const std::string& primary, WallTime at, const Pos
   while (entries_.size() > capacity_) entries_.pop_front();
 }
 
+namespace {
+
+// When the primary passed `replayed`, which lies in [before.position, after.position): some
+// time in (before.at, after.at]. Taking `before.at` would overstate the lag of every replica
+// that is merely a few milliseconds behind by up to a whole interval — a caught-up MariaDB
+// replica under steady writes would read one interval, at the warning threshold. Under
+// writes the position advances nearly in proportion to time, so the point is placed by
+// position between the two samples; the error stays within the one interval either way.
+// Across binlog files the byte distance is unknown here, so the earlier sample is kept.
+WallTime passed_at(const auto& before, const auto& after, const Position& replayed) {
+  if (replayed == before.position || before.position.segment != after.position.segment)
+    return before.at;
+  double fraction = static_cast<double>(replayed.offset - before.position.offset) /
+                    static_cast<double>(after.position.offset - before.position.offset);
+  auto span = after.at - before.at;
+  return before.at + std::chrono::duration_cast<std::chrono::nanoseconds>(span * fraction);
+}
+
+}  // namespace
+
 std::optional<TimelineLag> PositionTimeline::lag(const Position& replayed, WallTime at) const {
   if (entries_.empty()) return std::nullopt;
   if (replayed >= entries_.back().position) return TimelineLag{};
@@ -30,8 +50,10 @@ std::optional<TimelineLag> PositionTimeline::lag(const Position& replayed, WallT
     auto age = at - entries_.front().at;
     return TimelineLag{std::max(age, std::chrono::nanoseconds::zero()), true};
   }
-  auto caught_up_to = std::prev(beyond)->at;
-  return TimelineLag{std::max(at - caught_up_to, std::chrono::nanoseconds::zero()), false};
+  const Entry& before = *std::prev(beyond);
+  return TimelineLag{std::max(at - passed_at(before, *beyond, replayed),
+                              std::chrono::nanoseconds::zero()),
+                     false};
 }
 
 std::optional<Position> PositionTimeline::newest_position() const {

@@ -30,9 +30,10 @@ class PositionTimeline {
   // also starts anew.
   void record(const std::string& primary, WallTime at, const Position& position);
 
-  // Lag of a replica that had replayed `replayed` at `at`: at − (latest recorded time at which
-  // the primary's position was ≤ replayed), 0 when replayed ≥ the newest recorded position.
-  // nullopt when nothing is recorded yet.
+  // Lag of a replica that had replayed `replayed` at `at`: at − the time the primary passed
+  // `replayed`, placed by position between the latest recorded sample at or before it and the
+  // next one (so never more than one interval off); 0 when replayed ≥ the newest recorded
+  // position; nullopt when nothing is recorded yet.
   std::optional<TimelineLag> lag(const Position& replayed, WallTime at) const;
 
   std::optional<Position> newest_position() const;

@@ -179,7 +179,7 @@ class MysqlCollector final : public Collector {
         socket_ = static_cast<int>(mysql_get_socket(conn_));
       }
       // Taken before the first statement: the primary's position is recorded no later than
-      // it was read, so a replica's lag is never understated.
+      // it was read: the primary's samples never claim a position earlier than it held it.
       sample.sampled_at = clock.now();
       collect_statements(sample);
       {

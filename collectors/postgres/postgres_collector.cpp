@@ -18,7 +18,7 @@ namespace {
 
 // One statement per cycle. Functions that fail on the other role are guarded by CASE.
 // sampled_at is taken right before it is sent, so the primary's position is recorded no
-// later than it was read and a replica's lag is never understated.
+// later than it was read: its samples never claim a position earlier than it held it.
 constexpr const char* kStatusQuery = R"sql(
 SELECT pg_is_in_recovery() AS in_recovery,
   CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END AS current_lsn,

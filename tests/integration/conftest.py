@@ -13,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 import json
+import re
+from datetime import datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -71,26 +73,42 @@ class ServerSet:
     def scenario(self, node, action, *arg):
         return self.run("scenario", self.dir, node, action, *arg)
 
-    def truth_lag(self, node):
-        """The true lag of `node` now, measured independently of lagwatch: the age of the
-        newest row of the fixture's write load that the node has applied (its `at` is the
-        primary's insert time, same machine clock). A sawtooth of one inter-row gap."""
+    def truth(self, node):
+        """(when, true lag) of `node` now, measured independently of lagwatch: the age of the
+        newest row of the fixture's write load the node has applied (`at` is the primary's
+        insert time; one machine, one clock), and the node's clock time of that reading. A
+        sawtooth of one inter-row gap (50 ms at the fixtures' 20 rows/s)."""
         if self.engine == "postgres":
-            q = "SELECT extract(epoch FROM clock_timestamp() - max(at)) FROM writes"
+            q = ("SELECT extract(epoch FROM clock_timestamp()), "
+                 "extract(epoch FROM clock_timestamp() - max(at)) FROM writes")
         else:
-            q = "SELECT UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM writes"
-        return float(self.sql(node, q))
+            q = "SELECT UNIX_TIMESTAMP(NOW(6)), UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM writes"
+        when, lag = re.split(r"[|\s]+", self.sql(node, q).strip())
+        return float(when), float(lag)
 
-    def watch_truth(self, node, read, seconds, every=0.25):
-        """Reads `read()` (lagwatch's figure) every `every` s for `seconds`, probing the truth
-        between reads. Returns (readings, (lowest, highest) true lag seen in the window)."""
-        readings, truth = [], [self.truth_lag(node)]
+    def lag_against_truth(self, lw, node, seconds, field="lag_seconds", every=0.1):
+        """Reads lagwatch's figure `field` for `node` (from /api/v1/clusters, with the time its
+        sample was taken) for `seconds`, probing the truth between reads. Returns
+        [(figure, low, high)]: the true lag at the figure's own sample time lies in [low, high].
+        Lag grows at most 1 s per s, so a probe at time p bounds the truth at an earlier time s
+        from below by truth(p) − (p − s), and one at an earlier time q bounds it from above by
+        truth(q) + (s − q). Figures without a probe on both sides are left out."""
+        probes, figures = [self.truth(node)], []
         end = time.time() + seconds
         while time.time() < end:
-            readings.append(read())
-            truth.append(self.truth_lag(node))
+            (n,) = [n for c in lw.clusters() for n in c["nodes"] if n["name"] == node]
+            figures.append((iso_seconds(n["sampled_at"]), n["channels"][0].get(field)))
+            probes.append(self.truth(node))
             time.sleep(every)
-        return readings, (min(truth), max(truth))
+        out = []
+        for at, figure in figures:
+            before = [(p, t) for p, t in probes if p <= at]
+            after = [(p, t) for p, t in probes if p >= at]
+            if before and after:
+                (q, tq), (p, tp) = before[-1], after[0]
+                out.append((figure, tp - (p - at), tq + (at - q)))
+        assert len(out) >= len(figures) // 2, (figures, probes)
+        return out
 
     @property
     def password_file(self):
@@ -269,6 +287,11 @@ def lagwatch_factory(tmp_path):
     yield start
     for lw in started:
         lw.stop()
+
+
+def iso_seconds(text):
+    """Epoch seconds of lagwatch's ISO-8601 UTC time ("2026-11-24T20:00:00.123Z")."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def wait_for(what, predicate, timeout, interval=0.1):

@@ -118,16 +118,21 @@ def test_apply_delay_3s_measures_3s_within_one_interval(w):
     w.scenario(w.r1, "delay", "3")
     try:
         time.sleep(6)
-        seen, (truth_low, truth_high) = w.s.watch_truth(w.r1, lambda: w.lag(w.r1), 4)
+        seen = w.s.lag_against_truth(w.lw, w.r1, 4)
         # The truth is probed, not assumed: PostgreSQL delays each commit by 3 s to the µs;
         # MariaDB sleeps until the event's whole-second timestamp + 3 s + its whole-second
         # clock_diff_with_master (0 or 1, decided when the IO thread connects), so its true
-        # lag is anywhere in [2, 4) s. lagwatch's figure is as of a sample up to one interval
-        # old and resolves to one interval: within the true range, widened by one interval.
-        assert 2.0 <= truth_low and truth_high < 4.5, (truth_low, truth_high)
-        slack = 0.05
-        assert all(v is not None and truth_low - slack <= v <= truth_high + INTERVAL + slack
-                   for v in seen), (seen, truth_low, truth_high)
+        # lag saws through [2, 4) s. The timeline places the primary's passage of a position
+        # between two samples: within one interval of the truth at the figure's sample time,
+        # give or take the probe's own inter-row gap (50 ms).
+        assert all(2.0 <= low and high < 4.6 for _, low, high in seen), seen
+        slack = 0.1
+        assert all(v is not None and low - INTERVAL - slack <= v <= high + INTERVAL + slack
+                   for v, low, high in seen), seen
+        errors = sorted(max(low - v, v - high, 0) for v, low, high in seen)
+        print("apply delay 3 s, %s: |figure − truth| beyond the truth's bounds: median %.3f s, "
+              "max %.3f s over %d figures" % (w.engine, errors[len(errors) // 2], errors[-1],
+                                               len(errors)))
         assert w.value("lagwatch_replica_apply_delay_seconds", node=w.r1) == 3
         assert w.caught_up(w.r2), "the other replica is unaffected"
     finally:

@@ -39,8 +39,9 @@ TEST(PositionTimeline, LagIsTimeSinceLatestPositionTheReplicaHas) {
   PositionTimeline t;
   WallTime t0{};
   for (int i = 0; i <= 10; ++i) t.record("pg1", t0 + i * 1s, pos(100 * (i + 1)));
-  // Replayed 550: the primary was at 500 at t0+4s and at 600 at t0+5s.
-  EXPECT_DOUBLE_EQ(lag_s(t, pos(550), t0 + 10s), 6.0);
+  // Replayed 550: the primary was at 500 at t0+4s and at 600 at t0+5s, so it passed 550
+  // half-way between.
+  EXPECT_DOUBLE_EQ(lag_s(t, pos(550), t0 + 10s), 5.5);
   EXPECT_DOUBLE_EQ(lag_s(t, pos(500), t0 + 10s), 6.0);
   EXPECT_DOUBLE_EQ(lag_s(t, pos(1100), t0 + 10s), 0.0);
 }
@@ -102,7 +103,40 @@ TEST(PositionTimeline, SegmentsOrderBeforeOffsets) {
   t.record("db1", t0 + 1s, pos(100, 2));
   t.record("db1", t0 + 2s, pos(300, 2));
   EXPECT_DOUBLE_EQ(lag_s(t, pos(950, 1), t0 + 3s), 3.0);
-  EXPECT_DOUBLE_EQ(lag_s(t, pos(200, 2), t0 + 3s), 2.0);
+  EXPECT_DOUBLE_EQ(lag_s(t, pos(200, 2), t0 + 3s), 1.5);
+}
+
+TEST(PositionTimeline, AcrossABinlogRotationTheEarlierSampleBoundsTheLag) {
+  PositionTimeline t;
+  WallTime t0{};
+  t.record("db1", t0, pos(900, 1));
+  t.record("db1", t0 + 1s, pos(100, 2));
+  // Bytes between files are not known here: no interpolation, the conservative bound.
+  EXPECT_DOUBLE_EQ(lag_s(t, pos(950, 1), t0 + 1s), 1.0);
+}
+
+TEST(PositionTimeline, ReplicaMillisecondsBehindUnderSteadyWritesReadsMillisecondsNotAnInterval) {
+  PositionTimeline t;
+  WallTime t0{};
+  // 1,000 bytes/s written, sampled every second.
+  for (int i = 0; i <= 5; ++i) t.record("db1", t0 + i * 1s, pos(10'000 + 1'000 * i));
+  // The replica, sampled 2 ms after the primary, has everything but the last 8 ms of writes.
+  EXPECT_NEAR(lag_s(t, pos(14'992), t0 + 5s + 2ms), 0.010, 1e-9);
+}
+
+TEST(PositionTimeline, LagNeverDiffersFromTheBracketingSamplesByMoreThanTheirSpan) {
+  PositionTimeline t;
+  WallTime t0{};
+  // Bursty writes: 1 byte, then 10,000 bytes, then 1 byte.
+  t.record("pg1", t0, pos(0));
+  t.record("pg1", t0 + 1s, pos(1));
+  t.record("pg1", t0 + 2s, pos(10'001));
+  t.record("pg1", t0 + 3s, pos(10'002));
+  for (std::uint64_t p = 1; p < 10'001; p += 997) {
+    double lag = lag_s(t, pos(p), t0 + 3s);
+    EXPECT_GE(lag, 1.0) << p;  // at most the newer sample's age
+    EXPECT_LE(lag, 2.0) << p;  // at least the older sample's age
+  }
 }
 
 TEST(PositionTimeline, ReplicaSampledBeforePrimaryNeverGetsNegativeLag) {
@@ -110,7 +144,8 @@ TEST(PositionTimeline, ReplicaSampledBeforePrimaryNeverGetsNegativeLag) {
   WallTime t0{};
   t.record("pg1", t0, pos(100));
   t.record("pg1", t0 + 1s + 5ms, pos(200));
-  EXPECT_EQ(lag_s(t, pos(150), t0 + 1s), 1.0);
+  // The primary passed 150 about half-way between its samples, 0.4975 s before the replica's.
+  EXPECT_NEAR(lag_s(t, pos(150), t0 + 1s), 0.4975, 1e-9);
   EXPECT_EQ(lag_s(t, pos(100), t0 - 1s), 0.0);
 }
 
