@@ -2,8 +2,10 @@
 process, machine description, Markdown results. Everything started here is stopped by PID
 (also on failure and on SIGINT/SIGTERM) by Stack.close()."""
 import atexit
+import datetime
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -12,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -284,14 +287,16 @@ class Servers:
                       'password_file = "%s"' % self.password_file]
         return "\n".join(lines) + "\n"
 
-    def truth_lag(self, node):
-        """(now − the newest replicated row's primary insert time) on node, seconds."""
+    def truth(self, node):
+        """(replica clock time, now − the newest replicated row's primary insert time) on node."""
         if self.engine == "postgres":
-            q = ("SELECT extract(epoch from clock_timestamp()) - extract(epoch from max(at)) "
-                 "FROM writes")
+            q = ("SELECT extract(epoch FROM clock_timestamp()), "
+                 "extract(epoch FROM clock_timestamp() - max(at)) FROM writes")
         else:
-            q = "SELECT UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM writes"
-        return float(self.sql(node, q))
+            q = ("SELECT UNIX_TIMESTAMP(NOW(6)), "
+                 "UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM writes")
+        when, lag = re.split(r"[|\s]+", self.sql(node, q).strip())
+        return float(when), float(lag)
 
     def heartbeat_setup(self):
         if self.engine == "postgres":
@@ -309,6 +314,44 @@ class Servers:
         for s in stmts:
             self.sql(self.nodes[0], s)
         self.run("wait-caught-up", self.dir)
+
+
+def iso_seconds(text):
+    """Epoch seconds of lagwatch's ISO-8601 UTC time."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def probe_truth(servers, node, work):
+    """Runs work() while probing servers.truth(node) back to back in a thread.
+    Returns (probes, work's result)."""
+    probes, done = [], threading.Event()
+
+    def loop():
+        while not done.is_set():
+            probes.append(servers.truth(node))
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        t.join()
+    return sorted(probes), result
+
+
+def bound_by_truth(figures, probes):
+    """[(figure, low, high)] for figures [(sample time, value)]: the truth at each sample
+    time lies in [low, high], from the probes [(time, lag)] on either side (lag grows at most
+    1 s per s). Figures without a probe on both sides are left out."""
+    out = []
+    for at, value in figures:
+        before = [(p, t) for p, t in probes if p <= at]
+        after = [(p, t) for p, t in probes if p >= at]
+        if before and after:
+            (q, tq), (p, tp) = before[-1], after[0]
+            out.append((value, tp - (p - at), tq + (at - q)))
+    return out
 
 
 def write_result(name, title, command, body_md):
