@@ -424,11 +424,23 @@ void AlertBook::evaluate(const ClusterObservations& observations, WallTime now) 
 
   update_inhibition(observations.cluster);
 
-  for (auto& [key, a] : alerts_) {
-    if (key.cluster != observations.cluster || !a.firing() || a.inhibited) continue;
-    if (now < *a.firing_since + timers_.group_wait) continue;
-    for (const auto& r : routes_)
-      if (r.wants(key.condition)) a.receivers[r.name].due = true;
+  // group_wait per (receiver, cluster), as Alertmanager's: the alerts this receiver has not
+  // been made due for yet form one group, which falls due group_wait after the earliest of
+  // them fired, all together, so what fires within group_wait of it goes out in one message.
+  for (const auto& r : routes_) {
+    std::vector<Alert*> group;
+    std::optional<WallTime> first_fired;
+    for (auto& [key, a] : alerts_) {
+      if (key.cluster != observations.cluster || !a.firing() || a.inhibited ||
+          !r.wants(key.condition))
+        continue;
+      const auto d = a.receivers.find(r.name);
+      if (d != a.receivers.end() && d->second.due) continue;
+      group.push_back(&a);
+      if (!first_fired || *a.firing_since < *first_fired) first_fired = a.firing_since;
+    }
+    if (group.empty() || now < *first_fired + timers_.group_wait) continue;
+    for (Alert* a : group) a->receivers[r.name].due = true;
   }
   collect_garbage();
 }

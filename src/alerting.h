@@ -144,11 +144,14 @@ struct Work {
 
 // Every alert of every cluster, and what each receiver has been told. Not thread-safe.
 //
-// An alert is pending while its condition holds for less than its `for`, then firing. A firing
-// alert is due for a receiver (that wants its condition and severity) once it has fired for
-// group_wait and is not inhibited; due alerts are triggered, repeated every repeat_interval
-// while firing and not inhibited, and resolved once their condition has not held for
-// keep_firing_for. An alert that resolves before it is due reaches nobody. Inhibition: a firing
+// An alert is pending while its condition holds for less than its `for`, then firing. Firing,
+// not inhibited alerts of one cluster that a receiver (wanting their condition and severity)
+// has not been made due for form that receiver's group for the cluster; the group falls due
+// as a whole once its earliest alert has fired for group_wait (Alertmanager's group_wait), so
+// what fires within group_wait of the first goes out together. Due alerts are triggered,
+// repeated every repeat_interval while firing and not inhibited, and resolved once their
+// condition has not held for keep_firing_for. An alert that resolves before it is due reaches
+// nobody. Inhibition: a firing
 // node_down silences its node's lag, disconnected and not-applying alerts; a firing
 // split_brain silences every per-node alert of its cluster; a firing no_primary silences the
 // cluster's replica_disconnected alerts; a firing lag_critical silences the lag_warning of the

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import subprocess
+import threading
 import time
 
 import pytest
@@ -404,3 +405,83 @@ def test_sigkill_while_firing_neither_repages_nor_forgets_the_resolve(
         pg.scenario("pg2", "resume")
         if second is not None:
             second.stop()
+
+
+# ---- Grouping, rate limits and Alertmanager re-sends ------------------------------------------
+
+def pause_together(pg, nodes, stagger):
+    """Pauses replay on `nodes`: all at once (concurrent fixture calls) when `stagger` is 0,
+    else one after the other `stagger` seconds apart. Returns when the first pause began."""
+    started = time.time()
+    if stagger:
+        for i, node in enumerate(nodes):
+            if i:
+                time.sleep(max(0.0, started + i * stagger - time.time()))
+            pg.scenario(node, "pause")
+        return started
+    errors = []
+
+    def pause(node):
+        try:
+            pg.scenario(node, "pause")
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=pause, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return started
+
+
+def slack_fields(alert_block):
+    """{'Node': 'pg2', 'Since': '…', …} of one alert's section in a Slack message."""
+    return dict(f["text"].strip("*").split("*\n", 1) for f in alert_block["fields"])
+
+
+@pytest.mark.parametrize("stagger", [0.0, 1.0], ids=["same-cycle", "two-cycles-apart"])
+def test_alerts_of_one_cluster_firing_within_group_wait_go_out_in_one_slack_message(
+        caught_up, lagwatch_factory, receivers, tmp_path, stagger):
+    """Alertmanager's group_wait: the first alert of a (receiver, cluster) group waits
+    group_wait, and everything of that group firing by then goes out in the same message.
+    "two-cycles-apart" pauses pg3 two 500 ms cycles before pg2, so their lag crosses the
+    critical level in different cycles; with a per-alert group_wait that was two messages."""
+    pg = caught_up
+    slack = receivers()
+    keys = Secrets(tmp_path, slack)
+    group_wait = 3.0
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [slack_receiver(keys)],
+                                 group_wait="3s"))
+    try:
+        pause_together(pg, ["pg3", "pg2"], stagger)
+        both_seen = wait_for("both lag_critical alerts firing", lambda: lw.value(
+            "lagwatch_alerts_firing", cluster="orders", condition="lag_critical") == 2
+            and time.time(), FIRE_TIMEOUT)
+        message = wait_for("the Slack message", lambda: delivered(slack) and delivered(slack)[0],
+                           group_wait + 5)
+        # Whatever else would come for these firings has come group_wait after the later one
+        # fired plus a cycle; nothing may follow before the resume.
+        time.sleep(max(0.0, both_seen + group_wait + 1.0 - time.time()))
+        firing_posts = posts(slack)
+    finally:
+        pg.scenario("pg2", "resume")
+        pg.scenario("pg3", "resume")
+    assert len(firing_posts) == 1, ["%s at %.3f" % (r.json["text"].splitlines()[0], r.arrived)
+                                    for r in firing_posts]
+    m = message.json
+    assert m["text"].startswith("[FIRING:2] lagwatch: cluster orders\n"), m["text"]
+    sections = [b for b in m["blocks"] if b["type"] == "section"]
+    nodes = sorted(slack_fields(b)["Node"] for b in sections)
+    assert nodes == ["pg2", "pg3"], m["text"]
+    since = sorted(parse_time(slack_fields(b)["Since"]) for b in sections)
+    # The group's first firing waited group_wait (not less), and the message went out then,
+    # not group_wait after the later firing.
+    assert message.arrived - since[0] >= group_wait - 0.05, (since, message.arrived)
+    assert message.arrived - since[0] <= group_wait + 1.5, (since, message.arrived)
+    if stagger:
+        assert since[1] - since[0] >= 0.4, "they fired in the same cycle: %r" % since
+    wait_for("both resolves", lambda: sum(
+        r.json["text"].count("• RESOLVED") for r in delivered(slack)[1:]) == 2, RESOLVE_TIMEOUT)
+    assert counts(lw, "chat")["failure"] == 0
