@@ -37,6 +37,18 @@ void RateLimiter::refill(SteadyTime now) const {
   }
 }
 
+SteadyTime RateLimiter::acquire(SteadyTime now) {
+  std::lock_guard lock(mutex_);
+  refill(now);
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return now;
+  }
+  const double seconds = (1.0 - tokens_) / per_second_;
+  return now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(seconds));
+}
+
 SteadyTime RateLimiter::available_at(SteadyTime now) const {
   std::lock_guard lock(mutex_);
   refill(now);
@@ -326,6 +338,9 @@ void Notifier::deliver_loop(Receiver& r) {
     while (!url.empty() && url.back() == '/') url.pop_back();
     url += "/api/v2/alerts";
   }
+  // What a refusal's answer must not bring into the log: a Slack or webhook URL is a token.
+  std::vector<std::string> secrets = url_secrets(url);
+  if (r.config.routing_key) secrets.push_back(r.config.routing_key->value);
 
   std::unique_lock lock(mutex_);
   while (!stopping_) {
@@ -345,7 +360,9 @@ void Notifier::deliver_loop(Receiver& r) {
       continue;
     }
     if (r.limiter) {
-      const SteadyTime at = r.limiter->available_at(steady_now);
+      // Spent now, before the request, in one step with the check: receivers sharing a
+      // webhook or routing key that wake together cannot both take the last token.
+      const SteadyTime at = r.limiter->acquire(steady_now);
       if (at > steady_now) {
         r.wake.wait_until(lock, at);
         continue;
@@ -390,7 +407,6 @@ void Notifier::deliver_loop(Receiver& r) {
       what = std::to_string(firing) + " firing, " +
              std::to_string(static_cast<std::ptrdiff_t>(works.size()) - firing) + " resolved";
     }
-    if (r.limiter) r.limiter->take(std::chrono::steady_clock::now());
     const HttpReply reply = client->post(url, body, {"Content-Type: application/json"});
 
     lock.lock();
@@ -439,7 +455,7 @@ void Notifier::deliver_loop(Receiver& r) {
                    {"cluster", cluster},
                    {"sent", what},
                    {"status", reply.status},
-                   {"response", loggable(reply.body)}});
+                   {"response", loggable(reply.body, secrets)}});
         r.failures = 0;
         r.retry_at.reset();
         for (const Work& w : works) book_.told(name, w, told_after(type, w), clock_.now());

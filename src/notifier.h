@@ -32,10 +32,14 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 class RateLimiter {
  public:
   RateLimiter(double per_second, double burst);
+  // Spends a token and returns `now` when one is there; otherwise spends nothing and returns
+  // when one will be. Check and spend are one step, so receivers sharing the bucket cannot
+  // both pass on the last token: this is what senders call.
+  SteadyTime acquire(SteadyTime now);
   // When the next send may go: `now` when a token is there.
   SteadyTime available_at(SteadyTime now) const;
-  // Spends a token (the bucket may go below zero when two receivers raced past
-  // available_at(); later sends then wait longer).
+  // Spends a token unconditionally (the bucket may go below zero; later sends then wait
+  // longer). available_at() then take() is not atomic: two senders may both pass.
   void take(SteadyTime now);
 
  private:

@@ -485,3 +485,82 @@ def test_alerts_of_one_cluster_firing_within_group_wait_go_out_in_one_slack_mess
     wait_for("both resolves", lambda: sum(
         r.json["text"].count("• RESOLVED") for r in delivered(slack)[1:]) == 2, RESOLVE_TIMEOUT)
     assert counts(lw, "chat")["failure"] == 0
+
+
+def test_receivers_sharing_a_slack_webhook_post_at_most_one_message_per_second(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    """Two receivers on one webhook URL, each repeating every second, want 2 messages/s;
+    the shared limit lets one through per second, and the webhook sees them >= ~1 s apart."""
+    pg = caught_up
+    slack = receivers()
+    keys = Secrets(tmp_path, slack)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [
+        slack_receiver(keys, name="chat-a", repeat_interval="1s"),
+        slack_receiver(keys, name="chat-b", repeat_interval="1s")]))
+    pg.scenario("pg2", "pause")
+    try:
+        wait_for("a first message", lambda: delivered(slack), FIRE_TIMEOUT)
+        # Eight seconds of two receivers wanting a message every second each.
+        got = wait_for("9 messages", lambda: len(posts(slack)) >= 9 and posts(slack), 15)
+    finally:
+        pg.scenario("pg2", "resume")
+    assert all(r.path == keys.slack_path and r.status == 202 for r in got), got
+    g = gaps(got)
+    # The receiver's arrival clock: one POST's latency may shorten the next gap a little.
+    assert min(g) >= 0.9, "POSTs to one webhook closer than 1 s: %r" % g
+    # And the limit, not the demand, set the pace: they came back to back at ~1/s.
+    assert sorted(g)[len(g) // 2] <= 1.25, g
+    a, b = counts(lw, "chat-a"), counts(lw, "chat-b")
+    assert a["success"] >= 2 and b["success"] >= 2, (a, b)
+    assert a["retry"] == b["retry"] == 0, (a, b)
+    print("slack gaps (s):", g)
+
+
+def test_pagerduty_events_per_routing_key_stay_within_burst_and_rate(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    """Three receivers on one routing key, repeating every second, with both standbys
+    paused: far more than PagerDuty's 120 events/min wanted. The shared token bucket lets
+    a burst of 20 through, then 100/min; every stretch of the arrivals conforms."""
+    pg = caught_up
+    slack, pd = receivers(), receivers()
+    keys = Secrets(tmp_path, slack)
+    every_severity = []
+    for i in range(3):
+        r = pd_receiver(keys, pd, name="pd-%d" % i, repeat_interval="1s")
+        del r["severities"]  # warnings too: more alerts to repeat
+        every_severity.append(r)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", every_severity))
+    burst, rate = 20, 100 / 60
+    try:
+        pause_together(pg, ["pg2", "pg3"], 0)
+        first = wait_for("a first event", lambda: delivered(pd) and delivered(pd)[0],
+                         FIRE_TIMEOUT)
+        # The burst, then at least 12 s at the sustained rate.
+        got = wait_for("40 events", lambda: len(posts(pd)) >= 40 and posts(pd), 40)
+    finally:
+        pg.scenario("pg2", "resume")
+        pg.scenario("pg3", "resume")
+    assert got[0] is first
+    assert {r.json["routing_key"] for r in got} == {keys.routing_key}
+    arrived = [r.arrived for r in got]
+    # Token bucket conformance: any n consecutive events span at least (n - burst) / rate
+    # seconds (arrival jitter allowed: 0.1 s).
+    worst = None
+    for i in range(len(arrived)):
+        for j in range(i + burst, len(arrived)):
+            needed = (j - i + 1 - burst) / rate
+            slack_s = arrived[j] - arrived[i] + 0.1 - needed
+            if worst is None or slack_s < worst[0]:
+                worst = (slack_s, i, j)
+    assert worst[0] >= 0, "events %d..%d: %d in %.2f s, above a burst of %d then %.2f/s" % (
+        worst[1], worst[2], worst[2] - worst[1] + 1, arrived[worst[2]] - arrived[worst[1]],
+        burst, rate)
+    # The limit, not the demand, set the pace: the burst went out at once, and the whole run
+    # came close to the most the bucket allows.
+    span = arrived[-1] - arrived[0]
+    assert arrived[burst - 1] - arrived[0] < 3.0, gaps(got[:burst])
+    assert len(arrived) >= 0.9 * (burst + rate * span), (len(arrived), span)
+    sustained = (len(arrived) - burst) / (arrived[-1] - arrived[burst - 1])
+    assert all(counts(lw, "pd-%d" % i)["retry"] == 0 for i in range(3))
+    print("pagerduty: %d events, burst of %d in %.2f s, then %.3f/s" % (
+        len(arrived), burst, arrived[burst - 1] - arrived[0], sustained))
