@@ -564,3 +564,49 @@ def test_pagerduty_events_per_routing_key_stay_within_burst_and_rate(
     assert all(counts(lw, "pd-%d" % i)["retry"] == 0 for i in range(3))
     print("pagerduty: %d events, burst of %d in %.2f s, then %.3f/s" % (
         len(arrived), burst, arrived[burst - 1] - arrived[0], sustained))
+
+
+def test_alertmanager_alerts_are_resent_while_firing_and_resolved_with_ends_at_now(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    """[[alerting.receiver]] repeat_interval is the re-send interval of an alertmanager
+    receiver: each re-send moves endsAt ahead (4 intervals past the send), and the resolve
+    carries endsAt = when it resolved, not later than its arrival."""
+    pg = caught_up
+    am = receivers()
+    resend = 2.0
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [
+        {"name": "am", "type": "alertmanager", "url": "http://127.0.0.1:%d" % am.port,
+         "conditions": ["lag_critical"], "repeat_interval": "2s"}]))
+    pg.scenario("pg2", "pause")
+    try:
+        firing = wait_for("the first post and two re-sends",
+                          lambda: len(delivered(am)) >= 3 and delivered(am)[:3], FIRE_TIMEOUT)
+    finally:
+        resumed_at = time.time()
+        pg.scenario("pg2", "resume")
+    resolve = wait_for("the resolve", lambda: [r for r in delivered(am)
+                                               if parse_time(r.json[0]["endsAt"]) <= r.arrived],
+                       RESOLVE_TIMEOUT)[0]
+    sent = delivered(am)
+    firing_all = sent[:sent.index(resolve)]
+    assert firing == firing_all[:3]
+    for r in firing_all:
+        assert r.path == "/api/v2/alerts", r.path
+        [a] = r.json
+        assert a["labels"]["node"] == "pg2" and a["labels"]["condition"] == "lag_critical"
+        ahead = parse_time(a["endsAt"]) - r.arrived
+        assert 4 * resend - 1.0 <= ahead <= 4 * resend + 0.01, (a["endsAt"], r.arrived)
+    assert len({r.json[0]["startsAt"] for r in firing_all + [resolve]}) == 1
+    ends = [parse_time(r.json[0]["endsAt"]) for r in firing_all]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends), ends
+    g = gaps(firing_all)
+    assert all(resend - 0.05 <= x <= resend + 1.0 for x in g), g
+    [a] = resolve.json
+    ends_at = parse_time(a["endsAt"])
+    assert resumed_at - 0.001 <= ends_at <= resolve.arrived, (resumed_at, a["endsAt"],
+                                                               resolve.arrived)
+    # Once resolved it is not re-sent: a re-send interval and a cycle later, nothing more.
+    time.sleep(resend + 1.0)
+    assert delivered(am)[-1] is resolve, delivered(am)[sent.index(resolve):]
+    assert counts(lw, "am")["failure"] == 0
+    print("alertmanager re-send gaps (s):", g)
