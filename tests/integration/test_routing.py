@@ -196,3 +196,156 @@ def test_node_health_for_haproxy(pg, lw):
     finally:
         pg.scenario("pg2", "resume")
     wait_for("pg2 healthy again", lambda: health("pg2") == 200, 10)
+
+
+# ---- Health states, hysteresis, GTID tokens and restarts on real servers --------------------
+
+def state_of(lw, node):
+    """The one state of lagwatch_replica_state{state} at 1 for `node`, from one scrape."""
+    on = [dict(ls)["state"] for (n, ls), v in lw.samples().items()
+          if n == "lagwatch_replica_state" and ("node", node) in ls and v == 1]
+    assert len(on) == 1, on
+    return on[0]
+
+
+def test_apply_delay_between_the_thresholds_is_warning_and_back_to_ok(pg, lagwatch_factory):
+    """Warning at 1 s, critical at 4 s; an apply delay of 2 s puts pg2's lag between them."""
+    pg.run("wait-caught-up", pg.dir)
+    lw = lagwatch_factory(ROUTING.replace("max_lag_seconds = 2.0", "max_lag_seconds = 10.0") +
+                          pg.toml(extra="thresholds = { lag_seconds = [1.0, 4.0] }"))
+    wait_for("pg2 ok", lambda: state_of(lw, "pg2") == "ok", 10)
+    assert lw.value("lagwatch_threshold_seconds", node="pg2", severity="warning") == 1.0
+    assert lw.value("lagwatch_threshold_seconds", node="pg2", severity="critical") == 4.0
+    pg.scenario("pg2", "delay", "2")
+    try:
+        wait_for("pg2 warning", lambda: state_of(lw, "pg2") == "warning", 10)
+        # Held there, not passing on to critical: six cycles, each one scraped.
+        seen = []
+        end = time.time() + 6 * INTERVAL
+        while time.time() < end:
+            seen.append((state_of(lw, "pg2"), lw.value("lagwatch_replica_lag_seconds",
+                                                       node="pg2"), state_of(lw, "pg3")))
+            time.sleep(0.1)
+        assert {s for s, _, _ in seen} == {"warning"}, seen
+        assert all(1.0 < lag < 4.0 for _, lag, _ in seen), seen
+        assert {s for _, _, s in seen} == {"ok"}, "pg3 is not delayed: %r" % seen
+        assert lw.value("lagwatch_replica_state", node="pg2", state="critical") == 0
+    finally:
+        pg.scenario("pg2", "delay", "0")
+    wait_for("pg2 back to ok", lambda: state_of(lw, "pg2") == "ok", 10)
+    assert lw.value("lagwatch_replica_state", node="pg2", state="warning") == 0
+
+
+class CycleRecorder:
+    """Scrapes /metrics every 0.1 s in a thread and keeps one record per collection cycle
+    (by lagwatch_cluster_last_cycle_timestamp_seconds): pg2's lag, routable and the list
+    generation, all from the same snapshot."""
+
+    def __init__(self, lw, node):
+        self.lw, self.node = lw, node
+        self.cycles = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            s = self.lw.samples()
+
+            def one(name, **labels):
+                found = [v for (n, ls), v in s.items()
+                         if n == name and all((k, x) in ls for k, x in labels.items())]
+                return found[0] if found else None
+
+            at = one("lagwatch_cluster_last_cycle_timestamp_seconds")
+            with self.lock:
+                self.cycles.setdefault(at, (one("lagwatch_replica_lag_seconds", node=self.node),
+                                            one("lagwatch_replica_routable", node=self.node),
+                                            one("lagwatch_cluster_list_generation")))
+            time.sleep(0.1)
+
+    def records(self):
+        """[(cycle time, lag, routable, generation)] oldest first."""
+        with self.lock:
+            return [(at,) + v for at, v in sorted(self.cycles.items())]
+
+    def wait_cycles(self, what, predicate, count, timeout):
+        """Waits for `count` new cycles in a row whose (lag, routable) satisfy `predicate`."""
+        start = len(self.records())
+
+        def done():
+            new = self.records()[start:]
+            return len(new) >= count and all(predicate(r) for r in new[-count:])
+
+        wait_for(what, done, timeout, interval=0.05)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+
+
+def test_replica_oscillating_around_max_lag_does_not_flap(pg, lagwatch_factory):
+    """pg2's replay is paused until a cycle sees its lag past max_lag (1 s), resumed until a
+    cycle sees it caught up, and paused again, four times: its lag crosses max_lag eight
+    times. fall = 1 removes it on the first bad cycle; rise = 6 keeps it out while its good
+    stretches (the cycle seen caught up, the pause's latency, the ~2 cycles its lag needs to
+    grow past 1 s: ~4) are shorter than six cycles, and re-admits it on the sixth good
+    cycle in a row once it stays caught up.
+
+    (An apply delay equal to max_lag does not oscillate: measured lag under
+    recovery_min_apply_delay = 2 s holds at 1.96 s +- 0.01 s from cycle to cycle, so it
+    sits on one side of any max_lag; pausing and resuming is what makes it cross.)"""
+    rise, max_lag = 6, 1.0
+    pg.run("wait-caught-up", pg.dir)
+    lw = lagwatch_factory(ROUTING.replace("max_lag_seconds = 2.0", "max_lag_seconds = %s" %
+                                          max_lag).replace("rise = 3", "rise = %d" % rise) +
+                          pg.toml())
+    wait_for("both standbys listed", lambda: members(lw) == [("pg2", False), ("pg3", False)], 10)
+    rec = CycleRecorder(lw, "pg2")
+    try:
+        rec.wait_cycles("a first record", lambda r: r[2] == 1, 1, 5)
+        oscillation_start = rec.records()[-1][0]
+        for _ in range(4):
+            pg.scenario("pg2", "pause")
+            rec.wait_cycles("pg2's lag above max_lag",
+                            lambda r: r[1] is not None and r[1] > max_lag, 1, 10)
+            pg.scenario("pg2", "resume")
+            rec.wait_cycles("pg2 caught up",
+                            lambda r: r[1] is not None and r[1] <= max_lag, 1, 10)
+        oscillation_end = rec.records()[-1][0]
+        # Left alone: re-admitted after `rise` good cycles.
+        rec.wait_cycles("pg2 re-admitted", lambda r: r[2] == 1, 1, 15)
+    finally:
+        pg.scenario("pg2", "resume")
+        rec.stop()
+    records = rec.records()
+    during = [r for r in records if oscillation_start <= r[0] <= oscillation_end]
+    # Every cycle was seen (else a streak could hide between two scrapes).
+    cycle_gaps = [round(b[0] - a[0], 3) for a, b in zip(records, records[1:])]
+    assert max(cycle_gaps) <= 1.5 * INTERVAL, cycle_gaps
+    good = [r[1] <= max_lag for r in during]
+    crossings = sum(a != b for a, b in zip(good, good[1:]))
+    assert crossings >= 8, during
+    routable = [r[2] for r in during]
+    changes = sum(a != b for a, b in zip(routable, routable[1:]))
+    assert changes == 1 and routable[0] == 1 and routable[-1] == 0, during
+    # fall = 1: out on the first cycle above max_lag.
+    first_bad = good.index(False)
+    assert routable[first_bad] == 0 and routable[first_bad - 1] == 1, during
+    # The list's generation moved once for the oscillation and once for the return.
+    generations = [r[3] for r in records]
+    assert len(set(generations)) == 3 and generations == sorted(generations), records
+    # rise = 5: re-admitted on the fifth good cycle in a row, not before.
+    back = next(i for i in range(len(records)) if records[i][0] > oscillation_end
+                and records[i][2] == 1)
+    streak = 0
+    for r in reversed(records[:back + 1]):
+        if r[1] > max_lag:
+            break
+        streak += 1
+    assert streak == rise, records[back - rise - 1:back + 1]
+    assert all(r[2] == 0 for r in records[back - rise + 1:back]), records[back - rise:back + 1]
+    print("".join("+" if g else "-" for g in good), "".join(str(int(x)) for x in routable))
+    print("oscillation: %d cycles, max_lag crossed %d times, list changed %d time(s); "
+          "re-admitted on good cycle %d" % (len(during), crossings, changes, streak))
