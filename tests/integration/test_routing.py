@@ -1,13 +1,15 @@
 """The lag-aware replica list against real PostgreSQL standbys: thresholds, hysteresis,
 min_serving, primary fallback, read-your-writes, long polls, node health, failover."""
 import json
+import re
+import subprocess
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from conftest import wait_for
+from conftest import LAGWATCH_BIN, wait_for
 
 INTERVAL = 0.5
 ROUTING = """
@@ -349,3 +351,88 @@ def test_replica_oscillating_around_max_lag_does_not_flap(pg, lagwatch_factory):
     print("".join("+" if g else "-" for g in good), "".join(str(int(x)) for x in routable))
     print("oscillation: %d cycles, max_lag crossed %d times, list changed %d time(s); "
           "re-admitted on good cycle %d" % (len(during), crossings, changes, streak))
+
+
+def test_min_position_with_a_mariadb_gtid_token(mysql, lagwatch_factory):
+    """Read-your-writes on MariaDB: the token is the primary's GTID position right after a
+    write; only replicas whose executed GTIDs reach it are listed for it."""
+    mysql.run("wait-caught-up", mysql.dir)
+    lw = lagwatch_factory(ROUTING.replace("max_lag_seconds = 2.0", "max_lag_seconds = 60.0") +
+                          mysql.toml())
+    wait_for("both replicas listed", lambda: members(lw) == [("db2", False), ("db3", False)], 15)
+    mysql.scenario("db3", "stop-sql")
+    try:
+        out = mysql.sql("db1", "INSERT INTO writes(payload) VALUES ('token'); "
+                               "SELECT @@last_gtid, @@gtid_current_pos")
+        last_gtid, current_pos = out.split("\t")
+        assert re.fullmatch(r"\d+-\d+-\d+", last_gtid), out
+        domain, _, seq = last_gtid.split("-")
+        assert "%s-" % domain in current_pos, out
+
+        def listed(token):
+            headers, body = lw.replicas(query="?min_position=" + token)
+            return [r["node"] for r in body["replicas"]], body, headers
+
+        for token in (last_gtid, current_pos):
+            wait_for("db2 alone has %s" % token, lambda: listed(token)[0] == ["db2"], 5)
+        nodes, body, headers = listed(last_gtid)
+        db2 = body["replicas"][0]
+        assert int(re.search(r"(?:^|,)%s-\d+-(\d+)" % domain, db2["gtid_position"]).group(1)) \
+            >= int(seq), db2
+        assert headers["X-Lagwatch-Index"] == str(body["generation"])
+        # db3 is still in the list, only not for this token.
+        _, everyone = lw.replicas()
+        db3 = [r for r in everyone["replicas"] if r["node"] == "db3"]
+        assert db3, everyone
+        assert int(re.search(r"(?:^|,)%s-\d+-(\d+)" % domain, db3[0]["gtid_position"]).group(1)) \
+            < int(seq), db3
+    finally:
+        mysql.scenario("db3", "start-sql")
+    wait_for("db3 has it too", lambda: listed(last_gtid)[0] == ["db2", "db3"], 15)
+
+
+def test_generation_does_not_go_back_across_a_restart(pg, lagwatch_factory, tmp_path):
+    pg.run("wait-caught-up", pg.dir)
+    lw = lagwatch_factory(ROUTING + pg.toml())
+    wait_for("both standbys listed", lambda: members(lw) == [("pg2", False), ("pg3", False)], 10)
+    # A change just before the stop: the first instance's generation is as new as it gets.
+    pg.scenario("pg3", "stop")
+    try:
+        wait_for("pg3 removed", lambda: members(lw) == [("pg2", False)], 10)
+        before = int(lw.replicas()[0]["X-Lagwatch-Index"])
+        lw.stop()
+        # A new process on the same config file and port.
+        lw.log = open(tmp_path / "restarted.log", "w+")
+        lw.proc = subprocess.Popen([LAGWATCH_BIN, "--config", str(lw.config)],
+                                   stdout=lw.log, stderr=subprocess.STDOUT)
+        wait_for("the new lagwatch ready", lambda: ready(lw), 15)
+        headers, body = lw.replicas()
+        after = int(headers["X-Lagwatch-Index"])
+        assert after > before, (before, after, lw.log_text())
+        assert [r["node"] for r in body["replicas"]] == ["pg2"]
+    finally:
+        pg.scenario("pg3", "start")
+    wait_for("pg3 back", lambda: members(lw) == [("pg2", False), ("pg3", False)], 20)
+    assert int(lw.replicas()[0]["X-Lagwatch-Index"]) > after
+
+
+def ready(lw):
+    try:
+        return lw.get("/-/ready")[0] == 200
+    except OSError:
+        return False
+
+
+def test_node_health_errors_name_the_parameter_and_the_missing_node(lw):
+    for endpoint in ("health", "primary"):
+        status, headers, body = lw.request(
+            "/api/v1/clusters/orders/nodes/pg2/%s?max_lag=x" % endpoint)
+        assert status == 400 and headers["Content-Type"] == "application/json", (status, body)
+        error = json.loads(body)
+        assert error["parameter"] == "max_lag" and "max_lag" in error["error"], error
+    for endpoint in ("health", "primary"):
+        status, headers, body = lw.request("/api/v1/clusters/orders/nodes/nope/%s" % endpoint)
+        assert status == 404 and headers["Content-Type"] == "application/json", (status, body)
+        assert "nope" in json.loads(body)["error"], body
+    status, _, body = lw.request("/api/v1/clusters/nope/nodes/pg1/primary")
+    assert status == 404 and "nope" in json.loads(body)["error"], body
