@@ -5,7 +5,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 
 namespace lagwatch {
@@ -33,9 +35,83 @@ Duration retry_backoff(int failures, std::optional<Duration> retry_after, double
   return wait;
 }
 
-std::string loggable(const std::string& text) {
+namespace {
+
+constexpr std::string_view kRedacted = "<redacted>";
+constexpr std::size_t kMinUrlSecret = 8;  // shorter path segments and values are not tokens
+constexpr std::size_t kMinCutSecret = 4;  // fewer characters of a token give nothing away
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find(separator, start)) != std::string::npos; start = end + 1)
+    parts.push_back(text.substr(start, end - start));
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+}  // namespace
+
+std::vector<std::string> url_secrets(const std::string& url) {
+  std::vector<std::string> out;
+  if (url.empty()) return out;
+  out.push_back(url);
+  // libcurl's parser, so the parts are the ones libcurl sends.
+  const std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), curl_url_cleanup);
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    return out;
+  const auto part = [&](CURLUPart which) {
+    char* value = nullptr;
+    std::string text;
+    if (curl_url_get(parsed.get(), which, &value, 0) == CURLUE_OK && value != nullptr) text = value;
+    curl_free(value);
+    return text;
+  };
+  const auto add = [&](std::string piece) {
+    if (piece.size() >= kMinUrlSecret) out.push_back(std::move(piece));
+  };
+  const std::string path = part(CURLUPART_PATH);
+  const std::string query = part(CURLUPART_QUERY);
+  if (!query.empty()) add(path + "?" + query);
+  add(path);
+  add(query);
+  for (const std::string& segment : split(path, '/')) add(segment);
+  if (!query.empty()) {
+    for (const std::string& parameter : split(query, '&')) {
+      const std::size_t equals = parameter.find('=');
+      add(equals == std::string::npos ? parameter : parameter.substr(equals + 1));
+    }
+  }
+  return out;
+}
+
+std::string loggable(const std::string& text, const std::vector<std::string>& secrets) {
+  std::string redacted = text;
+  // Longest first: a URL goes as one "<redacted>", not as pieces around its path.
+  std::vector<std::string_view> longest_first(secrets.begin(), secrets.end());
+  std::erase_if(longest_first, [](std::string_view s) { return s.empty(); });
+  std::sort(longest_first.begin(), longest_first.end(),
+            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+  for (std::string_view secret : longest_first) {
+    for (std::size_t at = redacted.find(secret); at != std::string::npos;
+         at = redacted.find(secret, at + kRedacted.size()))
+      redacted.replace(at, secret.size(), kRedacted);
+  }
+  // The kept start of an answer may end inside a secret: redact the longest such ending.
+  std::size_t cut = 0;
+  for (std::string_view secret : longest_first) {
+    for (std::size_t n = std::min(secret.size() - 1, redacted.size()); n >= kMinCutSecret && n > cut;
+         --n) {
+      if (std::string_view(redacted).ends_with(secret.substr(0, n))) {
+        cut = n;
+        break;
+      }
+    }
+  }
+  if (cut > 0) redacted.replace(redacted.size() - cut, cut, kRedacted);
+
   std::string out;
-  for (char c : text) out += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : ' ';
+  for (char c : redacted) out += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : ' ';
   return out;
 }
 

@@ -69,7 +69,17 @@ class HttpClient {
   std::unique_ptr<Handle> handle_;
 };
 
-// Text from a remote answer made safe for one logfmt value: printable ASCII, no quotes.
-std::string loggable(const std::string& text);
+// The strings of `url` that an answer may quote back: the URL, its path and query together
+// and apart, and each path segment and query value long enough to be a token (8 characters
+// or more; masking "api" or "v2" would only garble the message). The URL of a Slack or webhook
+// receiver or of a router is a credential: its path or query is the token.
+std::vector<std::string> url_secrets(const std::string& url);
+
+// Text from a remote answer made safe for one logfmt value: each of `secrets` in it replaced
+// by "<redacted>", then printable ASCII, no quotes. Error pages often quote the request line
+// ("Cannot POST /services/T0/B0/XXXX"), so the URL we sent can come back in the answer we log;
+// and because only the start of an answer is kept, a text that ends with the start of a secret
+// (4 characters or more of it) has that end redacted too.
+std::string loggable(const std::string& text, const std::vector<std::string>& secrets = {});
 
 }  // namespace lagwatch

@@ -181,6 +181,9 @@ void RouterPusher::run(Target& target) {
   std::mt19937_64 random(std::random_device{}());
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
   const std::string& router = target.config.name;
+  // What a refusal's answer must not bring into the log: the URL may carry a token.
+  std::vector<std::string> secrets = url_secrets(target.config.url);
+  if (target.config.secret) secrets.push_back(target.config.secret->value);
 
   std::unique_lock lock(target.mutex);
   while (!stopping_) {
@@ -279,7 +282,7 @@ void RouterPusher::run(Target& target) {
               "msg=\"router refused the push; not retrying until the list changes or "
               "the keepalive\" router=\"{}\" cluster={} generation={} status={} "
               "response=\"{}\"",
-              router, cluster, generation, attempt.status, loggable(attempt.body));
+              router, cluster, generation, attempt.status, loggable(attempt.body, secrets));
         slot.refused_status = attempt.status;
         slot.settled = true;
         slot.settled_generation = snapshot->list.generation;
