@@ -3,8 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
-#include <ctime>
+#include <string_view>
 
 #include <prometheus/metric_family.h>
 
@@ -32,37 +33,63 @@ std::string heartbeat_write_sql(const std::string& engine, const HeartbeatConfig
       hb.table, cluster, seconds);
 }
 
-std::optional<WallTime> parse_heartbeat(const HeartbeatConfig& hb, const std::string& text) {
-  if (hb.mode == HeartbeatConfig::Mode::write) {
-    try {
-      std::size_t used = 0;
-      double seconds = std::stod(text, &used);
-      if (used != text.size() || !std::isfinite(seconds) || seconds <= 0) return std::nullopt;
-      return WallTime{} + std::chrono::duration_cast<WallTime::duration>(
-                              std::chrono::duration<double>(seconds));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+namespace {
+
+// `count` ASCII digits at `at` as a number; nullopt when any is not a digit (no sign, no space).
+std::optional<int> digits(std::string_view text, std::size_t at, std::size_t count) {
+  if (at + count > text.size()) return std::nullopt;
+  int value = 0;
+  for (char c : text.substr(at, count)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
   }
-  // pt-heartbeat: "YYYY-MM-DDTHH:MM:SS[.ffffff]" in UTC.
-  std::tm tm{};
-  int year, month, day, hour, minute;
-  double second = 0;
-  char t = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%lf", &year, &month, &day, &t, &hour,
-                  &minute, &second) != 7 ||
-      (t != 'T' && t != ' '))
+  return value;
+}
+
+// pt-heartbeat's `ts`: "YYYY-MM-DDTHH:MM:SS[.f]" (1 to 9 fraction digits; a space for the T,
+// as NOW(6) or a DATETIME prints it), in UTC. Every field is checked, not normalised:
+// "2026-11-31" is not December 1st, it is not a heartbeat.
+std::optional<WallTime> parse_utc_timestamp(std::string_view text) {
+  using namespace std::chrono;
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':')
     return std::nullopt;
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = 0;
-  std::time_t whole = timegm(&tm);
-  if (whole == static_cast<std::time_t>(-1) || second < 0 || second >= 61) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(whole) +
-         std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(second));
+  auto y = digits(text, 0, 4), mo = digits(text, 5, 2), d = digits(text, 8, 2);
+  auto h = digits(text, 11, 2), mi = digits(text, 14, 2), s = digits(text, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 59) return std::nullopt;
+  year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)}, day{static_cast<unsigned>(*d)}};
+  if (!date.ok()) return std::nullopt;
+  nanoseconds fraction{0};
+  if (text.size() > 19) {
+    std::size_t count = text.size() - 20;
+    if (text[19] != '.' || count < 1 || count > 9) return std::nullopt;
+    auto f = digits(text, 20, count);
+    if (!f) return std::nullopt;
+    fraction = nanoseconds(*f);
+    for (std::size_t i = count; i < 9; ++i) fraction *= 10;
+  }
+  return WallTime{} +
+         duration_cast<WallTime::duration>(sys_days{date}.time_since_epoch() + hours(*h) +
+                                           minutes(*mi) + seconds(*s) + fraction);
+}
+
+// lagwatch's own `ts`: epoch seconds as the server prints the DOUBLE it was given. from_chars:
+// no locale, no leading space or '+', no hex; "nan"/"inf" and anything <= 0 are refused.
+std::optional<WallTime> parse_epoch_seconds(std::string_view text) {
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !std::isfinite(seconds) || seconds <= 0)
+    return std::nullopt;
+  return WallTime{} +
+         std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(seconds));
+}
+
+}  // namespace
+
+std::optional<WallTime> parse_heartbeat(const HeartbeatConfig& hb, const std::string& text) {
+  return hb.mode == HeartbeatConfig::Mode::write ? parse_epoch_seconds(text)
+                                                 : parse_utc_timestamp(text);
 }
 
 HeartbeatWriter::HeartbeatWriter(const std::vector<ClusterConfig>& clusters,

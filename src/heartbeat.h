@@ -30,7 +30,9 @@ std::string heartbeat_read_sql(const HeartbeatConfig& heartbeat, const std::stri
 std::string heartbeat_write_sql(const std::string& engine, const HeartbeatConfig& heartbeat,
                                 const std::string& cluster, WallTime at);
 
-// The value heartbeat_read_sql returned → a time; nullopt when it cannot be read.
+// The value heartbeat_read_sql returned → a time; nullopt when it cannot be read (never 0).
+// Write mode: epoch seconds. Read mode: "YYYY-MM-DDTHH:MM:SS[.f]" (or a space for the T, 1-9
+// fraction digits) taken as UTC; a date or time that does not exist is refused, not normalised.
 std::optional<WallTime> parse_heartbeat(const HeartbeatConfig& heartbeat, const std::string& text);
 
 // One thread per cluster in write mode: every heartbeat interval it writes the time into the

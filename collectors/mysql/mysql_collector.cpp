@@ -270,8 +270,11 @@ class MysqlCollector final : public Collector {
       return;
     }
 
-    // 3. A primary's binlogs: the newest file's size is the current write position, and the
-    // sizes of the others measure lag across files.
+    // 3. A primary's binlogs. SHOW BINARY LOGS, not SHOW MASTER STATUS: the newest file's
+    // File_size is the server's current write position (its File:Position exactly; proven
+    // live in test_mysql.py), and the other sizes measure lag across files, so one statement
+    // does for two and a cycle stays at three. It is also spelled the same on MySQL 8.4,
+    // where SHOW MASTER STATUS is gone (renamed SHOW BINARY LOG STATUS).
     try {
       auto logs = parse_binary_logs(run("SHOW BINARY LOGS", "SHOW BINARY LOGS"));
       sample.segments = std::move(logs.segments);

@@ -74,3 +74,42 @@ def test_replication_error_is_a_number_in_metrics_and_text_in_the_api(mysql, lag
         mysql.sql("db1", "DROP TABLE lagwatch_demo.conflict")
     wait_for("applying again", lambda: lw.value("lagwatch_replica_applying", node="db3") == 1, 10)
     wait_for("error cleared", lambda: lw.value("lagwatch_replica_last_sql_errno", node="db3") == 0, 10)
+
+
+def test_primary_position_is_show_master_status(mysql, lagwatch_factory):
+    """lagwatch takes the primary's position from SHOW BINARY LOGS (the newest file's size),
+    not SHOW MASTER STATUS: with nothing being written, the two must agree exactly."""
+    lw = lagwatch_factory(mysql.toml())
+    wait_for("measured", lambda: lw.value("lagwatch_replica_lag_bytes", node="db2") is not None, 10)
+
+    def lagwatch_position():
+        nodes = lw.clusters()[0]["nodes"]
+        primary = [n for n in nodes if n["role"] == "primary"]
+        assert [n["name"] for n in primary] == ["db1"], nodes
+        return primary[0].get("position")
+
+    def master_status():
+        file, position = mysql.sql("db1", "SHOW MASTER STATUS").split("\t")[:2]
+        return "%s:%s" % (file, position)
+
+    # A rotation first, and writes into the new file: the position is in the newest of
+    # several files, not at a file's start.
+    mysql.scenario("db1", "flush-logs")
+    rotated = master_status()
+    wait_for("writes after the rotation", lambda: master_status() != rotated, 5)
+    mysql.run("load-stop", mysql.dir)
+    try:
+        mysql.run("wait-caught-up", mysql.dir)
+        assert len(mysql.sql("db1", "SHOW BINARY LOGS").splitlines()) >= 2
+        # Idle: the status stops moving; lagwatch has it within a cycle or two.
+        truth = master_status()
+        seen = wait_for("lagwatch's primary position = SHOW MASTER STATUS (%s)" % truth,
+                        lambda: lagwatch_position() == truth and truth, 5)
+        assert master_status() == truth, "the primary moved while idle: %s → %s" % (
+            truth, master_status())
+        # The replicas have executed exactly that much: no byte left to replicate.
+        wait_for("lag_bytes 0", lambda: lw.value("lagwatch_replica_lag_bytes", node="db2") == 0
+                 and lw.value("lagwatch_replica_lag_bytes", node="db3") == 0, 5)
+        assert lagwatch_position() == seen
+    finally:
+        mysql.run("load", mysql.dir, "--rate", "20")
