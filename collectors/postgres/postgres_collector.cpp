@@ -38,7 +38,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
        'flush_lsn', flush_lsn::text, 'replay_lsn', replay_lsn::text,
        'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),
        'replay_lag', extract(epoch FROM replay_lag))), '[]')::text
-     FROM pg_stat_replication) END AS standbys_json
+     FROM pg_stat_replication) END AS standbys_json,
+  pg_has_role('pg_read_all_stats', 'USAGE')::text AS reads_all_stats,
+  current_user AS monitoring_role
 )sql";
 
 std::optional<Position> lsn_field(const std::optional<std::string>& text, const char* what) {
@@ -150,11 +152,14 @@ class PostgresCollector final : public Collector {
                          field("replay_lsn"),   field("receive_lsn"),
                          field("reported_lag_seconds"), field("replay_paused"),
                          field("apply_delay_ms"), field("receiver_status"),
-                         field("receiver_source"), field("standbys_json")};
+                         field("receiver_source"), field("standbys_json"),
+                         field("reads_all_stats"), field("monitoring_role")};
       fill_postgres_sample(status, sample);
       if (heartbeat_ && sample.role == Role::replica) read_heartbeat(tx, sample);
     } catch (const Aborted&) {
       fail(sample, CollectionError::timeout, "collection exceeded its timeout");
+    } catch (const PgMissingPrivilege& e) {
+      fail(sample, CollectionError::auth, e.what());
     } catch (const pqxx::sql_error& e) {
       fail(sample, was_aborted() ? CollectionError::timeout : classify(e), first_line(e.what()));
     } catch (const pqxx::broken_connection& e) {
@@ -236,6 +241,16 @@ class PostgresCollector final : public Collector {
 }  // namespace
 
 void fill_postgres_sample(const PgStatusRow& row, NodeSample& sample) {
+  // Without it the server still answers, with NULL in every detail column of
+  // pg_stat_wal_receiver and pg_stat_replication: read as data, a streaming standby would
+  // look disconnected. Refuse the row rather than report made-up states.
+  if (row.reads_all_stats && !*bool_field(row.reads_all_stats, "pg_has_role()")) {
+    std::string role = row.monitoring_role.value_or("lagwatch");
+    throw PgMissingPrivilege("role \"" + role +
+                             "\" lacks pg_read_all_stats, so pg_stat_replication and "
+                             "pg_stat_wal_receiver hide replication details from it: "
+                             "GRANT pg_monitor TO \"" + role + "\"");
+  }
   auto in_recovery = bool_field(row.in_recovery, "pg_is_in_recovery()");
   if (!in_recovery) throw std::runtime_error("pg_is_in_recovery() returned NULL");
   if (!*in_recovery) {

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "collector.h"
@@ -28,10 +29,19 @@ struct PgStatusRow {
   std::optional<std::string> receiver_status;     // pg_stat_wal_receiver.status
   std::optional<std::string> receiver_source;     // sender_host:sender_port
   std::optional<std::string> standbys_json;       // json_agg over pg_stat_replication
+  std::optional<std::string> reads_all_stats;     // "t" / "f": pg_read_all_stats (pg_monitor)
+  std::optional<std::string> monitoring_role;     // current_user
+};
+
+// The monitoring role may not see what the row needs (reads_all_stats is "f"): a permission
+// problem (reason auth), not a malformed row.
+struct PgMissingPrivilege : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Fills role, positions, channel and standbys of `sample` from the row. Throws
-// std::runtime_error naming the field when the row is not what this collector asked for.
+// PgMissingPrivilege when the role lacks pg_read_all_stats, and std::runtime_error naming the
+// field when the row is not what this collector asked for.
 void fill_postgres_sample(const PgStatusRow& row, NodeSample& sample);
 
 // The libpq connection string: the configured DSN (URI or key=value) plus the password and

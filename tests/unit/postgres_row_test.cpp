@@ -72,6 +72,32 @@ TEST(PostgresRow, StandbyWithStoppedReceiverAndPausedReplay) {
   EXPECT_FALSE(c.received);
 }
 
+TEST(PostgresRow, RoleWithoutPgReadAllStatsIsRefusedNotReadAsDisconnected) {
+  // What a standby returns to a role without pg_monitor: its WAL receiver streams, but
+  // pg_stat_wal_receiver shows such a role NULL for status and sender.
+  PgStatusRow row;
+  row.in_recovery = "t";
+  row.replay_lsn = "0/3000060";
+  row.receive_lsn = "0/3000148";
+  row.replay_paused = "f";
+  row.apply_delay_ms = "0";
+  row.reads_all_stats = "f";
+  row.monitoring_role = "lagwatch";
+  NodeSample s;
+  try {
+    fill_postgres_sample(row, s);
+    FAIL() << "a row the role may not fully see was accepted";
+  } catch (const PgMissingPrivilege& e) {
+    EXPECT_NE(std::string(e.what()).find("GRANT pg_monitor TO \"lagwatch\""), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(s.channels.empty()) << "no made-up channel state";
+  row.reads_all_stats = "t";
+  row.receiver_status = "streaming";
+  fill_postgres_sample(row, s);
+  EXPECT_EQ(s.channels.at(0).connected, true);
+}
+
 TEST(PostgresRow, MalformedRowsAreErrorsNotZeros) {
   NodeSample s;
   PgStatusRow no_role;
