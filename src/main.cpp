@@ -139,13 +139,15 @@ int main(int argc, char** argv) {
       api_options.extra_collectables.push_back(pusher.get());
     }
     if (!config.alerting.receivers.empty()) {
-      if (config.alerting.status_page_url.empty()) {
+      // A copy: the reloader compares the file's [alerting] with what the file said at start,
+      // not with the URL derived here.
+      lagwatch::AlertingConfig alerting = config.alerting;
+      if (alerting.status_page_url.empty()) {
         char host[256] = {};
         gethostname(host, sizeof host - 1);
-        config.alerting.status_page_url =
-            lagwatch::default_status_page_url(config.server.listen, host);
+        alerting.status_page_url = lagwatch::default_status_page_url(config.server.listen, host);
       }
-      notifier = std::make_unique<lagwatch::Notifier>(config.alerting, config.clusters, clock);
+      notifier = std::make_unique<lagwatch::Notifier>(std::move(alerting), config.clusters, clock);
       store.subscribe([n = notifier.get()](const auto& snapshot) { n->on_publish(snapshot); });
       api_options.extra_collectables.push_back(notifier.get());
     }
