@@ -83,6 +83,18 @@ bool same_settings(ClusterConfig a, ClusterConfig b) {
   return a == b;
 }
 
+// Whether a changed cluster's position timeline still describes the servers of `next`. The
+// timeline holds the primary's positions on the exporter's clock: thresholds, routing,
+// interval, timeout or a rotated password do not change them; another engine, or a node name
+// now pointing at another server, does.
+bool same_servers(const ClusterConfig& was, const ClusterConfig& next) {
+  if (was.engine != next.engine) return false;
+  for (const auto& n : next.nodes)
+    for (const auto& m : was.nodes)
+      if (n.name == m.name && n.dsn != m.dsn) return false;
+  return true;
+}
+
 }  // namespace
 
 void Scheduler::reconfigure(std::vector<ClusterConfig> configs, const CollectorRegistry& registry) {
@@ -98,11 +110,28 @@ void Scheduler::reconfigure(std::vector<ClusterConfig> configs, const CollectorR
     }
   }
   // Build outside the lock: a collector's constructor may throw, and then nothing changed.
+  std::vector<bool> rebuilt(configs.size(), false);
   for (std::size_t i = 0; i < configs.size(); ++i)
-    if (!next[i]) next[i] = build(configs[i], registry);
+    if (!next[i]) {
+      next[i] = build(configs[i], registry);
+      rebuilt[i] = true;
+    }
   for (const auto& c : next) names.push_back(c->config.name);
   {
     std::lock_guard lock(mutex_);
+    // A changed cluster watching the same servers keeps its position timeline (under the lock:
+    // the old cluster's cycles write it). Without it a stuck replica's lag would restart
+    // from 0 as a lower bound, and routing, trusting a first sight, would list it again
+    // until that bound passed max_lag_seconds.
+    for (std::size_t i = 0; i < next.size(); ++i) {
+      if (!rebuilt[i]) continue;
+      for (const auto& old : clusters_)
+        if (old->config.name == next[i]->config.name &&
+            same_servers(old->config, next[i]->config)) {
+          next[i]->history.timeline = old->history.timeline;
+          next[i]->history.reference_primary = old->history.reference_primary;
+        }
+    }
     auto now = std::chrono::steady_clock::now();
     for (auto& c : next)
       if (c->cycle == 0 && !c->in_flight && c->next_start == std::chrono::steady_clock::time_point{})

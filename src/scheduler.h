@@ -52,8 +52,11 @@ class Scheduler {
 
   // Applies a new set of clusters (a reload). A cluster whose settings are unchanged keeps
   // everything: connections, position timeline, routing hysteresis, list generation. A new
-  // or changed cluster starts afresh; a removed one stops being collected. Collectors for the
-  // new clusters are built before anything changes, so an exception leaves all as it was.
+  // or changed cluster starts afresh (connections, cycles, collection counters, routing from
+  // first sight, a new list generation), except that a changed one whose engine and node DSNs
+  // are the same keeps its position timeline, so lag stays measured; a removed one stops
+  // being collected. Collectors for the new clusters are built before anything changes, so an
+  // exception leaves all as it was.
   void reconfigure(std::vector<ClusterConfig> clusters, const CollectorRegistry& registry);
 
  private:
