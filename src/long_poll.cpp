@@ -78,10 +78,14 @@ void ListWatchers::expire_loop() {
       lock.lock();
       continue;
     }
-    if (waiters_.empty())
+    if (waiters_.empty()) {
       cv_.wait(lock);
-    else
-      cv_.wait_until(lock, waiters_.begin()->first);
+    } else {
+      // A copy: wait_until reads its deadline again after waking, and on_publish may erase
+      // the waiter (and the key with it) while the lock is released.
+      const auto next_deadline = waiters_.begin()->first;
+      cv_.wait_until(lock, next_deadline);
+    }
   }
   // Answer whoever is still waiting so no client hangs until its own timeout.
   for (auto& [deadline, w] : waiters_) {

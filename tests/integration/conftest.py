@@ -195,6 +195,38 @@ def mysql_disposable():
 class Lagwatch:
     """A lagwatch process with its own config file and port."""
 
+    # Runtime options for a sanitizer build (LAGWATCH_SANITIZE=address|thread; ignored by a
+    # normal build). Reports go to stderr, i.e. the log, where stop() looks for them; options
+    # from the environment come after these and win, except log_path (scripts/test's catch-all
+    # for lagwatch processes started by other means), which would take the report out of the log.
+    SANITIZER_OPTIONS = {
+        "ASAN_OPTIONS": "halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:"
+                        "check_initialization_order=1:strict_init_order=1",
+        "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+        # Every race is reported (not only the first); second_deadlock_stack names both
+        # acquisitions of a lock-order inversion. ignore_noninstrumented_modules: memcpy and
+        # the like called from libraries built without TSan (libpq, libpqxx, libcurl,
+        # OpenSSL) are not checked. TSan cannot see those libraries' own synchronisation
+        # (libpqxx's function-local statics read a guard inline), so it reported races on
+        # data they initialise once; and it makes libpq's SCRAM login fast enough for the
+        # tests' 400 ms timeouts. lagwatch's own accesses are all still checked.
+        "TSAN_OPTIONS": "halt_on_error=0:second_deadlock_stack=1:history_size=4:"
+                        "ignore_noninstrumented_modules=1",
+        # Third-party leaks only, each with its reason in the file.
+        "LSAN_OPTIONS": "suppressions=" + os.path.join(ROOT, "tests", "sanitizers", "lsan.supp"),
+    }
+    SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
+                         "ERROR: LeakSanitizer")
+
+    @classmethod
+    def sanitizer_env(cls):
+        env = dict(os.environ)
+        for name, ours in cls.SANITIZER_OPTIONS.items():
+            inherited = [o for o in re.split(r"[:\s]+", env.get(name, ""))
+                         if o and not o.startswith("log_path=")]
+            env[name] = ":".join([ours, *inherited])
+        return env
+
     def __init__(self, config_text, tmp_path, server_extra=""):
         self.port = free_port_block(1)
         self.config = tmp_path / ("lagwatch-%d.toml" % self.port)
@@ -202,7 +234,8 @@ class Lagwatch:
             self.port, server_extra, config_text))
         self.log = open(tmp_path / ("lagwatch-%d.log" % self.port), "w+")
         self.proc = subprocess.Popen([LAGWATCH_BIN, "--config", str(self.config)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.sanitizer_env())
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -265,14 +298,27 @@ class Lagwatch:
         return json.loads(body)["clusters"]
 
     def stop(self):
+        """Stops lagwatch (SIGTERM, SIGKILL after 20 s) and fails the test if its log holds a
+        sanitizer report (it is written at exit for leaks)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                # A sanitizer build's exit (its leak check) is slower than a normal one's.
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log.closed:
+            return
+        text = self.log_text()
         self.log.close()
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            report = next((r for r in self.SANITIZER_REPORTS if r in line), None)
+            if report:
+                pytest.fail("lagwatch (pid %d, %s) has a sanitizer report, %r:\n%s" % (
+                    self.proc.pid, self.log.name, report, "\n".join(lines[i:i + 60])),
+                    pytrace=False)
 
 
 @pytest.fixture
@@ -285,8 +331,14 @@ def lagwatch_factory(tmp_path):
         return lw
 
     yield start
+    reports = []
     for lw in started:
-        lw.stop()
+        try:
+            lw.stop()
+        except pytest.fail.Exception as e:  # a sanitizer report: stop the others first
+            reports.append(str(e))
+    if reports:
+        pytest.fail("\n\n".join(reports), pytrace=False)
 
 
 def iso_seconds(text):
