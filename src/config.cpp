@@ -1242,10 +1242,13 @@ Config load_config(const std::string& path) {
   std::string error;
   const std::optional<std::string> text = read_file(path, &error);
   if (!text) throw ConfigError(path + ": cannot read the config file: " + error);
+  return parse_config(*text, path);
+}
 
+Config parse_config(std::string_view text, const std::string& path) {
   toml::table document;
   try {
-    document = toml::parse(*text, path);
+    document = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     std::string description(e.description());
     // toml++ says "Error while parsing …"; the rest of our messages start in lower case.

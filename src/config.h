@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alerting_conditions.h"
@@ -184,5 +185,11 @@ struct Config {
 // or routing key, receivers without a state_file. Relative password_file, secret_file,
 // url_file, routing_key_file and state_file paths are taken from the config file's directory.
 Config load_config(const std::string& path);
+
+// load_config on text already read: `path` names it in messages and in Config::path, and its
+// directory is the base of relative paths. Reads the secret and TLS files the text names;
+// writes nothing. load_config reads the file and calls this; the config fuzzer calls it
+// directly.
+Config parse_config(std::string_view text, const std::string& path);
 
 }  // namespace lagwatch
