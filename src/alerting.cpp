@@ -451,8 +451,9 @@ void AlertBook::update_inhibition(const std::string& cluster) {
     if (key.cluster == cluster && a.firing()) sources.push_back(&key);
   for (auto& [key, a] : alerts_) {
     if (key.cluster != cluster) continue;
+    const AlertKey& target = key;  // clang 14 (the fuzz build) cannot capture a binding
     a.inhibited = std::any_of(sources.begin(), sources.end(),
-                              [&](const AlertKey* source) { return inhibits(*source, key); });
+                              [&](const AlertKey* source) { return inhibits(*source, target); });
   }
 }
 
