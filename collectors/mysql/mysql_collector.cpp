@@ -6,10 +6,12 @@
 
 #include <curl/curl.h>
 #include <mysql.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -146,7 +148,8 @@ class MysqlCollector final : public Collector {
         password_(c.node->password ? std::optional(c.node->password->value) : std::nullopt),
         timeout_seconds_(mysql_timeout_seconds(c.timeout)),
         heartbeat_(c.cluster ? c.cluster->heartbeat : std::nullopt),
-        cluster_(c.cluster ? c.cluster->name : "") {
+        cluster_(c.cluster ? c.cluster->name : ""),
+        timeout_(c.timeout) {
     init_client_library();
   }
 
@@ -301,11 +304,7 @@ class MysqlCollector final : public Collector {
     set_option(conn_, MYSQL_OPT_PROTOCOL, &protocol, "MYSQL_OPT_PROTOCOL");
     mysql_optionsv(conn_, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "lagwatch");
     set_tls_options(conn_, options_);
-    if (mysql_real_connect(conn_, options_.host.c_str(),
-                           options_.user.empty() ? nullptr : options_.user.c_str(),
-                           password_ ? password_->c_str() : nullptr,
-                           options_.database.empty() ? nullptr : options_.database.c_str(),
-                           options_.port, nullptr, 0) == nullptr) {
+    if (!connect_abortably()) {
       MysqlError e{mysql_errno(conn_), where() + mysql_error(conn_), true, false};
       if (e.number == kTlsError && e.message.find("certificate") != std::string::npos &&
           (options_.ssl_mode == MysqlSslMode::verify_ca ||
@@ -323,6 +322,71 @@ class MysqlCollector final : public Collector {
     replica_status_.clear();
     std::string server = mysql_get_server_info(conn_);
     mariadb_ = flavour_hint_.value_or(is_mariadb_version(server));
+  }
+
+  // mysql_real_connect() in the client library's non-blocking mode, waiting in poll() on the
+  // socket it uses, published so that abort() can shut it down mid-handshake, and for no
+  // longer than the collection's timeout: MYSQL_OPT_CONNECT_TIMEOUT is whole seconds, and a
+  // server that accepts TCP but never greets (hung) or a peer that drops packets (partition)
+  // would hold the worker well past the timeout. Blocking calls work on the connection after
+  // it. false when the server or the network said no (mysql_errno() says why); throws
+  // MysqlError when aborted or out of time.
+  bool connect_abortably() {
+    set_option(conn_, MYSQL_OPT_NONBLOCK, nullptr, "MYSQL_OPT_NONBLOCK");
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    MYSQL* connected = nullptr;
+    int status = mysql_real_connect_start(
+        &connected, conn_, options_.host.c_str(),
+        options_.user.empty() ? nullptr : options_.user.c_str(),
+        password_ ? password_->c_str() : nullptr,
+        options_.database.empty() ? nullptr : options_.database.c_str(), options_.port, nullptr,
+        0);
+    while (status != 0) {
+      int socket = static_cast<int>(mysql_get_socket(conn_));
+      {
+        std::lock_guard lock(mutex_);
+        if (aborted_) {  // abort() has shut the published socket down, or came before it
+          socket_ = -1;
+          throw MysqlError{0, where() + "connection attempt aborted", true, false};
+        }
+        socket_ = socket;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0) {
+        // Shut down first, so that closing the half-open connection sends nothing that waits.
+        if (socket >= 0) ::shutdown(socket, SHUT_RDWR);
+        release_socket();
+        throw MysqlError{0, where() + "no answer within the timeout of " +
+                                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   timeout_).count()) + "ms",
+                         true, true};
+      }
+      // The library's own timeout (MYSQL_WAIT_TIMEOUT) is not handed back to it: doing so
+      // failed the attempt as "Can't connect ... (115)" (EINPROGRESS) far sooner than the
+      // connect timeout it was given, on a network merely slow; the collection's deadline
+      // is the one that counts.
+      pollfd p{socket, 0, 0};
+      if (status & MYSQL_WAIT_READ) p.events |= POLLIN;
+      if (status & MYSQL_WAIT_WRITE) p.events |= POLLOUT;
+      if (status & MYSQL_WAIT_EXCEPT) p.events |= POLLPRI;
+      int ready = ::poll(&p, 1, static_cast<int>(left));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) {
+        release_socket();
+        throw MysqlError{0, where() + "poll: " + std::strerror(errno), true, false};
+      }
+      if (ready == 0) continue;  // the deadline: checked at the top
+      // An error or hang-up: let the library find it by reading or writing as it asked.
+      const bool broken = p.revents & (POLLERR | POLLHUP | POLLNVAL);
+      int happened = 0;
+      if (p.revents & POLLIN || broken) happened |= status & MYSQL_WAIT_READ;
+      if (p.revents & POLLOUT || broken) happened |= status & MYSQL_WAIT_WRITE;
+      if (p.revents & POLLPRI) happened |= status & MYSQL_WAIT_EXCEPT;
+      status = mysql_real_connect_cont(&connected, conn_, happened);
+    }
+    release_socket();
+    return connected != nullptr;
   }
 
   // Runs one statement and returns its rows by column name. `label` names it in errors.
@@ -402,6 +466,7 @@ class MysqlCollector final : public Collector {
   unsigned timeout_seconds_;
   std::optional<HeartbeatConfig> heartbeat_;
   std::string cluster_;
+  std::chrono::nanoseconds timeout_;  // per collection, connection attempts included
   MYSQL* conn_ = nullptr;
   bool mariadb_ = false;              // this connection's flavour
   std::optional<bool> flavour_hint_;  // set when the handshake's version proved wrong

@@ -89,7 +89,8 @@ MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows);
 
 // What a client or server error number means for lagwatch_collection_errors_total{reason}.
 // `connecting`: the error came from mysql_real_connect(). `aborted`: abort() was called
-// during this collection. `read_timed_out`: the statement ran into MYSQL_OPT_READ_TIMEOUT.
+// during this collection. `read_timed_out`: the statement ran into MYSQL_OPT_READ_TIMEOUT, or
+// the connection attempt into the collection's timeout.
 CollectionError classify_mysql_error(unsigned error_number, bool connecting, bool aborted,
                                      bool read_timed_out);
 

@@ -186,7 +186,9 @@ CollectionError classify_mysql_error(unsigned error_number, bool connecting, boo
   if (is_one_of(error_number, {1044, 1045, 1130, 1142, 1143, 1227, 1251, 1698, 1820, 1862, 2059,
                                2061, 3118, 4151}))
     return CollectionError::auth;
-  if (connecting) return CollectionError::connect;
+  // A connection attempt that ran out of time met silence (a hung server, a partition):
+  // the same reason as a statement that did.
+  if (connecting) return read_timed_out ? CollectionError::timeout : CollectionError::connect;
   // Lost connection (2013, 2055), server gone (2006), network read/write errors (5013, 5014).
   if (is_one_of(error_number, {2006, 2013, 2055, 5013, 5014}))
     return read_timed_out ? CollectionError::timeout : CollectionError::connect;

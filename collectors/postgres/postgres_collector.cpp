@@ -4,10 +4,13 @@
 #include "heartbeat.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -109,14 +112,73 @@ std::string first_line(std::string s) {
   return s;
 }
 
-class PostgresCollector final : public Collector {
+// What a connection attempt reports to the collector that may abort it. libpq's own
+// connect_timeout is whole seconds and at least 2, and PQconnectdb() cannot be interrupted,
+// so a server that accepts TCP but never answers (hung) or a peer that drops packets
+// (partition) would hold the collecting worker well past the collection's timeout.
+class ConnectWatch {
+ public:
+  virtual ~ConnectWatch() = default;
+  // The attempt's current socket (it changes across addresses and TLS retries); false when
+  // abort() was called and the attempt must give up.
+  virtual bool publish_socket(int socket) = 0;
+  virtual std::chrono::steady_clock::time_point connect_deadline() const = 0;
+};
+
+// pqxx 6 builds a connection through a policy constructed from the options string alone;
+// the watch of the attempt on this thread reaches it here.
+thread_local ConnectWatch* t_connect_watch = nullptr;
+
+// Connects with PQconnectStart/PQconnectPoll, waiting in poll() on each socket libpq uses,
+// until the watch's deadline or its abort.
+class AbortableConnect final : public pqxx::connectionpolicy {
+ public:
+  explicit AbortableConnect(const std::string& options) : pqxx::connectionpolicy(options) {}
+
+  handle do_startconnect(handle orig) override {
+    if (orig != nullptr) return orig;
+    ConnectWatch* watch = t_connect_watch;
+    if (watch == nullptr) return normalconnect(orig);
+    PGconn* conn = PQconnectStart(options().c_str());
+    if (conn == nullptr) throw std::bad_alloc();
+    auto give_up = [&](const std::string& message) {
+      watch->publish_socket(-1);
+      PQfinish(conn);
+      throw pqxx::broken_connection(message);
+    };
+    if (PQstatus(conn) == CONNECTION_BAD) give_up(PQerrorMessage(conn));
+    // As the libpq manual says: before the first PQconnectPoll(), wait as for WRITING.
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    while (state != PGRES_POLLING_OK) {
+      if (state == PGRES_POLLING_FAILED) give_up(PQerrorMessage(conn));
+      int socket = PQsocket(conn);
+      if (!watch->publish_socket(socket)) give_up("connection attempt aborted");
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          watch->connect_deadline() - std::chrono::steady_clock::now());
+      // The words classify_connect() knows, as libpq's own connect_timeout says them.
+      if (left.count() <= 0) give_up("timeout expired");
+      pollfd p{socket, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+      int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno != EINTR) give_up(std::string("poll: ") + std::strerror(errno));
+      if (ready <= 0) continue;  // the deadline or a signal: checked at the top
+      state = PQconnectPoll(conn);
+    }
+    watch->publish_socket(-1);
+    return conn;
+  }
+};
+
+using AbortableConnection = pqxx::basic_connection_base<AbortableConnect>;
+
+class PostgresCollector final : public Collector, ConnectWatch {
  public:
   explicit PostgresCollector(const CollectorContext& c)
       : conninfo_(postgres_connection_string(c.node->dsn,
                                              c.node->password ? c.node->password->value : "",
                                              c.timeout)),
         heartbeat_(c.cluster ? c.cluster->heartbeat : std::nullopt),
-        cluster_(c.cluster ? c.cluster->name : "") {}
+        cluster_(c.cluster ? c.cluster->name : ""),
+        timeout_(c.timeout) {}
 
   NodeSample collect(const Clock& clock) override {
     NodeSample sample;
@@ -208,7 +270,26 @@ class PostgresCollector final : public Collector {
 
   void connect() {
     conn_.reset();
-    conn_ = std::make_unique<pqxx::connection>(conninfo_);
+    connect_deadline_ = std::chrono::steady_clock::now() + timeout_;
+    t_connect_watch = this;
+    try {
+      conn_ = std::make_unique<AbortableConnection>(conninfo_);
+    } catch (...) {
+      t_connect_watch = nullptr;
+      throw;
+    }
+    t_connect_watch = nullptr;
+  }
+
+  bool publish_socket(int socket) override {
+    std::lock_guard lock(mutex_);
+    if (aborted_ && socket >= 0) return false;
+    socket_ = socket;
+    return true;
+  }
+
+  std::chrono::steady_clock::time_point connect_deadline() const override {
+    return connect_deadline_;
   }
 
   void release_socket() {
@@ -232,7 +313,9 @@ class PostgresCollector final : public Collector {
   std::string conninfo_;
   std::optional<HeartbeatConfig> heartbeat_;
   std::string cluster_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::chrono::nanoseconds timeout_;
+  std::chrono::steady_clock::time_point connect_deadline_{};
+  std::unique_ptr<AbortableConnection> conn_;
   std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
   int socket_ = -1;
   bool aborted_ = false;

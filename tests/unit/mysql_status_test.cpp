@@ -636,6 +636,7 @@ TEST(MysqlErrors, Reasons) {
            {2013, true, false, false, CollectionError::connect},   // handshake lost
            {2026, true, false, false, CollectionError::connect},   // TLS
            {2013, true, true, false, CollectionError::timeout},    // aborted while connecting
+           {0, true, false, true, CollectionError::timeout},       // connecting past the timeout
            {2013, false, true, false, CollectionError::timeout},   // aborted: socket shut down
            {2013, false, false, true, CollectionError::timeout},   // MYSQL_OPT_READ_TIMEOUT
            {2013, false, false, false, CollectionError::connect},  // server died mid-statement
