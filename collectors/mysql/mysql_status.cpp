@@ -199,7 +199,9 @@ CollectionError classify_mysql_error(unsigned error_number, bool connecting, boo
 
 unsigned mysql_timeout_seconds(std::chrono::nanoseconds timeout) {
   auto ns = std::max<std::int64_t>(0, timeout.count());
-  auto seconds = (ns + 999'999'999) / 1'000'000'000;
+  // Not (ns + 999'999'999) / 1e9: that overflows for a timeout within a second of the
+  // largest the config accepts (about 292 years). Found by tests/fuzz/units_fuzz.
+  auto seconds = ns / 1'000'000'000 + (ns % 1'000'000'000 != 0 ? 1 : 0);
   return static_cast<unsigned>(std::clamp<std::int64_t>(seconds, 1, 365 * 24 * 3600));
 }
 

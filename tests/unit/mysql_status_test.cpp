@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "mysql/mysql_collector.h"
+#include "units.h"
 
 namespace lagwatch {
 namespace {
@@ -658,6 +659,12 @@ TEST(MysqlErrors, TimeoutsAreWholeSecondsRoundedUp) {
   EXPECT_EQ(mysql_timeout_seconds(milliseconds(1001)), 2u);
   EXPECT_EQ(mysql_timeout_seconds(milliseconds(2500)), 3u);
   EXPECT_EQ(mysql_timeout_seconds(milliseconds(0)), 1u) << "0 would mean no timeout";
+}
+
+TEST(MysqlErrors, LongestTimeoutTheConfigAcceptsDoesNotOverflow) {
+  // Found by tests/fuzz/units_fuzz: rounding up by adding 999'999'999 ns overflowed int64.
+  EXPECT_EQ(mysql_timeout_seconds(std::chrono::nanoseconds::max()), 365u * 24 * 3600);
+  EXPECT_EQ(mysql_timeout_seconds(*parse_duration("106751d23h47m16.854775807s")), 365u * 24 * 3600);
 }
 
 }  // namespace
