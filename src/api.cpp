@@ -31,8 +31,12 @@ nlohmann::json optional_json(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
+// Bodies echo what clients and servers sent (a path, a parameter, a replica's error message),
+// which need not be UTF-8: invalid bytes become U+FFFD rather than a throw, which would turn
+// a 400 or 404 into a 500 (found by tests/fuzz/api_query_fuzz).
 HttpResponse json_response(int status, const nlohmann::json& body) {
-  return {status, "application/json", {}, body.dump() + "\n"};
+  return {status, "application/json", {},
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 HttpResponse text_response(int status, std::string body) {
