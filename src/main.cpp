@@ -23,6 +23,7 @@
 #include "notifier_payloads.h"
 #include "push.h"
 #include "reloader.h"
+#include "revision.h"
 #include "scheduler.h"
 #include "shard.h"
 #include "snapshot_store.h"
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (version) {
-    std::cout << "lagwatch " << LAGWATCH_VERSION << " (revision " << LAGWATCH_REVISION << ")\n";
+    std::cout << "lagwatch " << LAGWATCH_VERSION << " (revision " << lagwatch::kSourceRevision << ")\n";
     return 0;
   }
   lagwatch::init_logging(

@@ -7,6 +7,8 @@
 #include <limits>
 #include <sstream>
 
+#include "revision.h"
+
 namespace lagwatch {
 namespace {
 
@@ -190,7 +192,7 @@ std::vector<MetricFamily> render_metrics(
     const std::vector<std::shared_ptr<const ClusterSnapshot>>& snapshots) {
   FamilySet f;
   f.gauge("lagwatch_build_info", "lagwatch's version and source revision; always 1.",
-          {{"version", LAGWATCH_VERSION}, {"revision", LAGWATCH_REVISION}}, 1);
+          {{"version", LAGWATCH_VERSION}, {"revision", kSourceRevision}}, 1);
   for (const auto& snap : snapshots) {
     Labels cluster_labels{{"cluster", snap->name}, {"engine", snap->engine}};
     f.gauge("lagwatch_cluster_primaries",

@@ -13,7 +13,7 @@ namespace lagwatch {
 
 namespace {
 
-std::string quoted(const std::string& name) { return "\"" + name + "\""; }
+std::string in_quotes(const std::string& name) { return "\"" + name + "\""; }
 
 std::string joined(const std::vector<std::string>& parts, const char* separator) {
   std::string out;
@@ -47,15 +47,15 @@ void compare_named(std::vector<std::string>& out, const std::string& what,
   for (const auto& s : started) {
     const Item* n = find(next, name(s));
     if (n == nullptr) {
-      out.push_back(what + " " + quoted(name(s)) + " (removed)");
+      out.push_back(what + " " + in_quotes(name(s)) + " (removed)");
       continue;
     }
     const auto changed = keys(s, *n);
     if (!changed.empty())
-      out.push_back(what + " " + quoted(name(s)) + ": " + joined(changed, ", "));
+      out.push_back(what + " " + in_quotes(name(s)) + ": " + joined(changed, ", "));
   }
   for (const auto& n : next)
-    if (find(started, name(n)) == nullptr) out.push_back(what + " " + quoted(name(n)) + " (added)");
+    if (find(started, name(n)) == nullptr) out.push_back(what + " " + in_quotes(name(n)) + " (added)");
 }
 
 // The keys of `a` and `b` that differ, from a list of (key, differs).
@@ -150,7 +150,7 @@ std::vector<std::string> restart_only_changes(const Config& started, const Confi
                             [&](const ClusterConfig& s) { return s.name == c.name; });
     const bool wrote = was != started.clusters.end() && writes_heartbeat(*was);
     if (!wrote && !writes_heartbeat(c)) continue;
-    const std::string what = "[cluster.heartbeat] writer of cluster " + quoted(c.name);
+    const std::string what = "[cluster.heartbeat] writer of cluster " + in_quotes(c.name);
     if (!wrote)
       out.push_back(what + " (added)");
     else if (!writes_heartbeat(c))

@@ -66,7 +66,7 @@ const Unit* find_unit(const std::array<Unit, N>& units, std::string_view name) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 template <typename T>
 std::optional<T> fail(std::string* error, std::string message) {
@@ -136,14 +136,14 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
                           "an empty string is not a duration: " + std::string(kDurationHint));
   }
   if (text == "0") return Duration::zero();
-  const std::string junk = quoted(text) + " is not a duration: " + std::string(kDurationHint);
+  const std::string junk = in_quotes(text) + " is not a duration: " + std::string(kDurationHint);
   if (text.front() == '-') {
-    return fail<Duration>(error, quoted(text) + " is not a duration: it must not be negative");
+    return fail<Duration>(error, in_quotes(text) + " is not a duration: it must not be negative");
   }
   if (std::string_view number = text; take_decimal(number) && number.empty()) {
-    return fail<Duration>(error, quoted(text) + " is not a duration: add a unit, e.g. " +
-                                     quoted(std::string(text) + "s") + " or " +
-                                     quoted(std::string(text) + "ms"));
+    return fail<Duration>(error, in_quotes(text) + " is not a duration: add a unit, e.g. " +
+                                     in_quotes(std::string(text) + "s") + " or " +
+                                     in_quotes(std::string(text) + "ms"));
   }
   std::uint64_t total = 0;
   std::string_view rest = text;
@@ -161,7 +161,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     const std::optional<std::uint64_t> nanoseconds = scale(*number, unit->factor);
     if (!nanoseconds || *nanoseconds > kMaxNanoseconds - total) {
       return fail<Duration>(
-          error, quoted(text) + " is too long a duration: the maximum is about 292 years");
+          error, in_quotes(text) + " is too long a duration: the maximum is about 292 years");
     }
     total += *nanoseconds;
   }
@@ -173,22 +173,22 @@ std::optional<Bytes> parse_bytes(std::string_view text, std::string* error) {
     return fail<Bytes>(error, "an empty string is not a size: " + std::string(kSizeHint));
   }
   if (text.front() == '-') {
-    return fail<Bytes>(error, quoted(text) + " is not a size: it must not be negative");
+    return fail<Bytes>(error, in_quotes(text) + " is not a size: it must not be negative");
   }
   std::string_view rest = text;
   const std::optional<Decimal> number = take_decimal(rest);
   const Unit* unit = find_unit(kSizeUnits, rest.empty() ? "B" : rest);
   if (!number || unit == nullptr) {
-    return fail<Bytes>(error, quoted(text) + " is not a size: " + std::string(kSizeHint));
+    return fail<Bytes>(error, in_quotes(text) + " is not a size: " + std::string(kSizeHint));
   }
   if (unit->factor == 1 && !number->fraction.empty()) {
     return fail<Bytes>(error,
-                       quoted(text) + " is not a size: a number of bytes must be a whole number");
+                       in_quotes(text) + " is not a size: a number of bytes must be a whole number");
   }
   const std::optional<std::uint64_t> bytes = scale(*number, unit->factor);
   if (!bytes) {
     return fail<Bytes>(error,
-                       quoted(text) + " is too large a size: the maximum is just under 16EiB");
+                       in_quotes(text) + " is too large a size: the maximum is just under 16EiB");
   }
   return Bytes{*bytes};
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +29,7 @@ class ConfigDir {
     std::string pattern = (fs::temp_directory_path() / "lagwatch_alerting_test.XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
-    write("slack.url", std::string(kSlackUrl) + "\n");
+    write("slack.url", fmt::format("{}\n", kSlackUrl));
     write("pd.key", "R0UT1NGKEY\n");
   }
   ~ConfigDir() {
