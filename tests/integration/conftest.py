@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import json
+import random
 import re
 from datetime import datetime
 
@@ -26,13 +27,20 @@ LAGWATCH_BIN = os.environ.get("LAGWATCH_BIN", os.path.join(ROOT, "build", "lagwa
 
 
 def free_port_block(count):
-    """A base port such that base..base+count-1 are all free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65000:
-            continue
+    """A base port such that base..base+count-1 are all free on 127.0.0.1.
+
+    Taken below the kernel's ephemeral range, where no outgoing connection (a test's thousand
+    clients, a router's) can take a port between this check and the server's bind, and from
+    a slice of that range of this pytest-xdist worker's own, so workers never pick alike."""
+    ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    low, high = 10000, max(ephemeral_low, 12000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (high - low) // max(workers, 1)
+    low = low + index * size
+    for _ in range(500):
+        base = random.randrange(low, low + size - count)
         ok = True
         for p in range(base, base + count):
             with socket.socket() as s:
@@ -43,7 +51,7 @@ def free_port_block(count):
                     break
         if ok:
             return base
-    raise RuntimeError("no free block of %d ports on 127.0.0.1" % count)
+    raise RuntimeError("no free block of %d ports on 127.0.0.1 in %d-%d" % (count, low, low + size))
 
 
 class ServerSet:
@@ -339,6 +347,15 @@ def lagwatch_factory(tmp_path):
             reports.append(str(e))
     if reports:
         pytest.fail("\n\n".join(reports), pytrace=False)
+
+
+def assert_delay_in_force(seen, delay):
+    """The apply delay is what the replica shows: the truth interval of every figure of
+    `seen` ([(figure, low, high)], ServerSet.lag_against_truth) reaches [delay - 1, delay + 1]
+    (PostgreSQL holds each commit `delay` s; MariaDB's saws through [delay - 1, delay + 1)).
+    Probes that a busy machine spaces out widen an interval; they do not move it off."""
+    off = [(v, low, high) for v, low, high in seen if high < delay - 1 or low >= delay + 1]
+    assert not off, "the true lag is not the %s s delay at: %r (of %d)" % (delay, off, len(seen))
 
 
 def iso_seconds(text):

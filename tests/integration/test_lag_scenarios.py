@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import assert_delay_in_force, wait_for
 
 INTERVAL = 0.5
 
@@ -125,7 +125,7 @@ def test_apply_delay_3s_measures_3s_within_one_interval(w):
         # lag saws through [2, 4) s. The timeline places the primary's passage of a position
         # between two samples: within one interval of the truth at the figure's sample time,
         # give or take the probe's own inter-row gap (50 ms).
-        assert all(2.0 <= low and high < 4.6 for _, low, high in seen), seen
+        assert_delay_in_force(seen, 3)
         slack = 0.1
         assert all(v is not None and low - INTERVAL - slack <= v <= high + INTERVAL + slack
                    for v, low, high in seen), seen
