@@ -2,9 +2,11 @@
 // router pushes and the notifier.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -67,10 +69,25 @@ void limit_malloc_arenas() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
+// systemd and most shells start a service with a soft limit of 1024 open files, below what
+// the HTTP server's connection cap (4096) and the database connections need together; past
+// it, accept() fails and the clients still waiting get nothing. Raise the soft limit towards
+// the hard one, as Go's runtime does for its servers; 65536 is plenty and keeps an unlimited
+// hard limit from meaning a huge fd table.
+void raise_open_files_limit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return;
+  const rlim_t wanted = std::min<rlim_t>(files.rlim_max, 65536);
+  if (files.rlim_cur >= wanted) return;
+  files.rlim_cur = wanted;
+  setrlimit(RLIMIT_NOFILE, &files);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   limit_malloc_arenas();
+  raise_open_files_limit();
   CLI::App app{"lagwatch: measures database replication lag, publishes it to Prometheus, and "
                "tells routers which replicas are fit to serve reads."};
   std::string config_path, check_path, log_level = "info", log_format = "logfmt";
