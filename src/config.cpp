@@ -955,7 +955,7 @@ ClusterConfig load_cluster(const toml::table& entry, const Table& root, const De
   }
 
   if (const std::optional<Table> heartbeat = cluster.table("heartbeat")) {
-    heartbeat->allow_only({"mode", "table", "interval"});
+    heartbeat->allow_only({"mode", "table", "interval", "source_server_id"});
     HeartbeatConfig hb;
     const std::string mode = heartbeat->string("mode").value_or("write");
     if (mode != "write" && mode != "read") {
@@ -974,6 +974,18 @@ ClusterConfig load_cluster(const toml::table& entry, const Table& root, const De
                           quote(hb.table));
     }
     hb.interval = heartbeat->duration("interval").value_or(hb.interval);
+    if (const toml::node* id = heartbeat->find("source_server_id")) {
+      const std::string key = heartbeat->key("source_server_id");
+      if (hb.mode != HeartbeatConfig::Mode::read)
+        heartbeat->fail(id->source(), key + R"( is for mode = "read" (a pt-heartbeat table) only)");
+      const auto* number = id->as_integer();
+      if (number == nullptr) heartbeat->fail(id->source(), key + " must be an integer (a server_id)");
+      // MySQL's server_id: 1 to 2^32 - 1 (0 is a server that refuses to replicate).
+      if (number->get() < 1 || number->get() > 4294967295LL)
+        heartbeat->fail(id->source(), key + " must be a server_id from 1 to 4294967295, not " +
+                                          std::to_string(number->get()));
+      hb.source_server_id = static_cast<std::uint64_t>(number->get());
+    }
     config.heartbeat = hb;
   }
 

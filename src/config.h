@@ -90,6 +90,9 @@ struct HeartbeatConfig {
   Mode mode = Mode::write;
   std::string table;  // "schema.table"; checked to be a plain identifier pair
   Duration interval = std::chrono::milliseconds(250);
+  // Read mode: the server_id of the pt-heartbeat row to read. Unset: the newest row (on
+  // MySQL/MariaDB, of another server than the replica itself).
+  std::optional<std::uint64_t> source_server_id;
 
   bool operator==(const HeartbeatConfig&) const = default;
 };

@@ -15,9 +15,15 @@ namespace lagwatch {
 
 // Table and cluster names are plain identifiers (checked at config load), so they can be
 // written into the SQL text as they are.
-std::string heartbeat_read_sql(const HeartbeatConfig& hb, const std::string& cluster) {
-  if (hb.mode == HeartbeatConfig::Mode::read) return fmt::format("SELECT max(ts) FROM {}", hb.table);
-  return fmt::format("SELECT ts FROM {} WHERE cluster = '{}'", hb.table, cluster);
+std::string heartbeat_read_sql(const std::string& engine, const HeartbeatConfig& hb,
+                               const std::string& cluster) {
+  if (hb.mode == HeartbeatConfig::Mode::write)
+    return fmt::format("SELECT ts FROM {} WHERE cluster = '{}'", hb.table, cluster);
+  if (hb.source_server_id)
+    return fmt::format("SELECT max(ts) FROM {} WHERE server_id = {}", hb.table, *hb.source_server_id);
+  if (engine == "mysql")
+    return fmt::format("SELECT max(ts) FROM {} WHERE server_id <> @@server_id", hb.table);
+  return fmt::format("SELECT max(ts) FROM {}", hb.table);
 }
 
 std::string heartbeat_write_sql(const std::string& engine, const HeartbeatConfig& hb,

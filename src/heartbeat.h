@@ -21,10 +21,15 @@
 
 namespace lagwatch {
 
-// The statement that reads the newest heartbeat on a replica. Write mode reads lagwatch's own
-// row (ts = epoch seconds); read mode reads the newest `ts` of a pt-heartbeat table (UTC text
-// "2026-11-25T12:00:00.123456", pt-heartbeat run with --utc).
-std::string heartbeat_read_sql(const HeartbeatConfig& heartbeat, const std::string& cluster);
+// The statement that reads the newest heartbeat on a replica of `engine` ("postgres" or
+// "mysql"). Write mode reads lagwatch's own row (ts = epoch seconds). Read mode reads the `ts`
+// of a pt-heartbeat table (UTC text "2026-11-25T12:00:00.123456", pt-heartbeat run with --utc):
+// the row of `source_server_id` when configured (pt-heartbeat's --master-server-id), else the
+// newest row — on MySQL/MariaDB the newest but the replica's own: a pt-heartbeat --update run
+// on the replica itself (for its own replicas) keeps that row fresh, and reading it would
+// report no lag however far behind the replica is.
+std::string heartbeat_read_sql(const std::string& engine, const HeartbeatConfig& heartbeat,
+                               const std::string& cluster);
 
 // The statement that stamps `at` for `cluster` (write mode only).
 std::string heartbeat_write_sql(const std::string& engine, const HeartbeatConfig& heartbeat,

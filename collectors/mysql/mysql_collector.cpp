@@ -257,7 +257,7 @@ class MysqlCollector final : public Collector {
       // 3. The heartbeat, when the cluster has one; a missing table or grant costs only it.
       if (heartbeat_) {
         try {
-          auto rows = run("heartbeat read", heartbeat_read_sql(*heartbeat_, cluster_));
+          auto rows = run("heartbeat read", heartbeat_read_sql("mysql", *heartbeat_, cluster_));
           const auto* value = rows.size() == 1 && !rows[0].empty() ? &rows[0].begin()->second : nullptr;
           if (value != nullptr && *value) {
             sample.heartbeat_at = parse_heartbeat(*heartbeat_, **value);

@@ -253,7 +253,7 @@ class PostgresCollector final : public Collector, ConnectWatch {
       socket_ = conn_->sock();
     }
     try {
-      pqxx::result r = tx.exec(heartbeat_read_sql(*heartbeat_, cluster_));
+      pqxx::result r = tx.exec(heartbeat_read_sql("postgres", *heartbeat_, cluster_));
       if (r.size() == 1 && !r[0][0].is_null()) {
         sample.heartbeat_at = parse_heartbeat(*heartbeat_, r[0][0].c_str());
         if (!sample.heartbeat_at) sample.heartbeat_error = "unreadable heartbeat value";

@@ -353,6 +353,32 @@ TEST(Config, TimeoutMustBeShorterThanInterval) {
   });
 }
 
+TEST(Config, HeartbeatSourceServerIdIsAReadModeServerId) {
+  const std::string cluster = "[[cluster]]\nname = \"orders\"\nengine = \"mysql\"\n";
+  const std::string node = "[[cluster.node]]\nname = \"db1\"\ndsn = \"mysql://lagwatch@10.0.0.1/\"\n";
+  const ConfigDir dir;
+  auto loaded =
+      dir.load(cluster + "heartbeat = { mode = \"read\", source_server_id = 4294967295 }\n" + node);
+  ASSERT_TRUE(loaded.clusters.at(0).heartbeat);
+  EXPECT_EQ(loaded.clusters.at(0).heartbeat->source_server_id, 4294967295u);
+  loaded = dir.load(cluster + "heartbeat = { mode = \"read\" }\n" + node);
+  EXPECT_FALSE(loaded.clusters.at(0).heartbeat->source_server_id) << "unset: the newest row";
+  expect_errors({
+      {cluster + "heartbeat = { source_server_id = 3 }\n" + node,
+       R"(lagwatch.toml:4:34: cluster "orders": "heartbeat.source_server_id" is for mode = "read" )"
+       "(a pt-heartbeat table) only"},
+      {cluster + "heartbeat = { mode = \"read\", source_server_id = 0 }\n" + node,
+       R"(lagwatch.toml:4:49: cluster "orders": "heartbeat.source_server_id" must be a server_id )"
+       "from 1 to 4294967295, not 0"},
+      {cluster + "heartbeat = { mode = \"read\", source_server_id = 4294967296 }\n" + node,
+       R"(lagwatch.toml:4:49: cluster "orders": "heartbeat.source_server_id" must be a server_id )"
+       "from 1 to 4294967295, not 4294967296"},
+      {cluster + "heartbeat = { mode = \"read\", source_server_id = \"3\" }\n" + node,
+       R"(lagwatch.toml:4:49: cluster "orders": "heartbeat.source_server_id" must be an integer )"
+       "(a server_id)"},
+  });
+}
+
 TEST(Config, WarningMustNotBeAboveCritical) {
   expect_errors({
       {"[defaults]\nthresholds = { lag_seconds = [6, 5.5] }\n",

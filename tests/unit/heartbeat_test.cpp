@@ -37,7 +37,23 @@ WallTime utc(nanoseconds fraction = 0ns) {
 // ---- read mode: pt-heartbeat's `ts` ---------------------------------------------------------
 
 TEST(HeartbeatReadMode, ReadsTheNewestTsOfThePtHeartbeatTable) {
-  EXPECT_EQ(heartbeat_read_sql(read_mode(), "orders"), "SELECT max(ts) FROM percona.heartbeat");
+  EXPECT_EQ(heartbeat_read_sql("postgres", read_mode(), "orders"),
+            "SELECT max(ts) FROM percona.heartbeat");
+}
+
+TEST(HeartbeatReadMode, MysqlNeverReadsTheReplicasOwnRow) {
+  // A row the replica's own pt-heartbeat --update keeps fresh must not hide its lag; a primary
+  // further up a chain still counts.
+  EXPECT_EQ(heartbeat_read_sql("mysql", read_mode(), "orders"),
+            "SELECT max(ts) FROM percona.heartbeat WHERE server_id <> @@server_id");
+}
+
+TEST(HeartbeatReadMode, AConfiguredSourceServerIdIsTheOnlyRowRead) {
+  auto hb = read_mode();
+  hb.source_server_id = 42;
+  for (const char* engine : {"mysql", "postgres"})
+    EXPECT_EQ(heartbeat_read_sql(engine, hb, "orders"),
+              "SELECT max(ts) FROM percona.heartbeat WHERE server_id = 42");
 }
 
 TEST(HeartbeatReadMode, PtHeartbeatTsWithMicrosecondsIsExact) {
@@ -122,8 +138,9 @@ TEST(HeartbeatReadMode, JunkIsUnknownNotZero) {
 // ---- write mode: lagwatch's own epoch seconds -----------------------------------------------
 
 TEST(HeartbeatWriteMode, ReadsLagwatchsOwnRowForTheCluster) {
-  EXPECT_EQ(heartbeat_read_sql(write_mode(), "orders"),
-            "SELECT ts FROM lagwatch.heartbeat WHERE cluster = 'orders'");
+  for (const char* engine : {"mysql", "postgres"})
+    EXPECT_EQ(heartbeat_read_sql(engine, write_mode(), "orders"),
+              "SELECT ts FROM lagwatch.heartbeat WHERE cluster = 'orders'");
 }
 
 TEST(HeartbeatWriteMode, WritesEpochSecondsWithMicrosecondsOnBothEngines) {

@@ -393,7 +393,7 @@ TEST(RestartOnlyChanges, NamesEveryServerPushAndAlertingSettingThatChanged) {
 TEST(RestartOnlyChanges, NamesTheHeartbeatWriterOfAClusterInWriteMode) {
   Config started = base_config();
   started.clusters[0].heartbeat =
-      HeartbeatConfig{HeartbeatConfig::Mode::write, "lagwatch.hb", 250ms};
+      HeartbeatConfig{HeartbeatConfig::Mode::write, "lagwatch.hb", 250ms, std::nullopt};
   Config next = started;
   // What the writer does not use: no warning.
   next.clusters[0].nodes[0].thresholds.lag_seconds_critical = 9.0;
