@@ -209,6 +209,9 @@ def dashboard(uid, title, description, variables, panels, annotations=()):
 
 def overview():
     c = 'cluster=~"$cluster"'
+    # Per-node metrics also follow the node variable; cluster-level ones (primaries, routable
+    # count) have no node label.
+    cn = 'cluster=~"$cluster", node=~"$node"'
     primaries = stat(
         "Writable primaries",
         "Writable primaries lagwatch saw in each cluster's last cycle (lagwatch_cluster_primaries). "
@@ -231,7 +234,7 @@ def overview():
         "replicas. Colours use lagwatch's default thresholds (warning %g s, critical %g s); "
         "replicas with their own thresholds are drawn against them in the Cluster detail "
         "dashboard. No value: no replica's lag is known." % (LAG_WARNING_S, LAG_CRITICAL_S),
-        [target('max by (cluster) (lagwatch_replica_lag_seconds{%s})' % c, "{{cluster}}")],
+        [target('max by (cluster) (lagwatch_replica_lag_seconds{%s})' % cn, "{{cluster}}")],
         unit="s", thresholds=steps((GREEN, None), (ORANGE, LAG_WARNING_S), (RED, LAG_CRITICAL_S)),
         decimals=2)
     nodes_down = stat(
@@ -239,7 +242,7 @@ def overview():
         "Nodes of each cluster whose last collection failed (lagwatch_node_up == 0): down, "
         "unreachable, hung or refusing lagwatch's login. With several lagwatch instances a node "
         "counts only when none of them reaches it. Why: lagwatch dashboard, errors by reason.",
-        [target('sum by (cluster) (1 - max by (cluster, node) (lagwatch_node_up{%s}))' % c,
+        [target('sum by (cluster) (1 - max by (cluster, node) (lagwatch_node_up{%s}))' % cn,
                 "{{cluster}}")],
         thresholds=steps((GREEN, None), (RED, 1)))
     by_state = stat(
@@ -247,7 +250,7 @@ def overview():
         "Replicas of the selected clusters in each health state after thresholds "
         "(lagwatch_replica_state): ok, warning and critical by lag or a stopped stream, "
         "unknown when unreachable or when the lag cannot be measured.",
-        [target('sum by (state) (max by (cluster, node, state) (lagwatch_replica_state{%s}))' % c,
+        [target('sum by (state) (max by (cluster, node, state) (lagwatch_replica_state{%s}))' % cn,
                 "{{state}}")],
         thresholds=steps((GREY, None)),
         overrides=[color_override("byName", "ok", GREEN), color_override("byName", "warning", ORANGE),
@@ -257,14 +260,14 @@ def overview():
         "The most WAL/binlog not yet replayed by any replica of each cluster "
         "(lagwatch_replica_lag_bytes). Colours use lagwatch's default thresholds (warning "
         "10 MiB, critical 100 MiB).",
-        [target('max by (cluster) (lagwatch_replica_lag_bytes{%s})' % c, "{{cluster}}")],
+        [target('max by (cluster) (lagwatch_replica_lag_bytes{%s})' % cn, "{{cluster}}")],
         unit="bytes", thresholds=steps((GREEN, None), (ORANGE, LAG_WARNING_B), (RED, LAG_CRITICAL_B)))
     disconnected = stat(
         "Disconnected replicas",
         "Replication streams with no connection to their primary (lagwatch_replica_connected "
         "== 0: WAL receiver not streaming, IO thread not running). Their lag can only grow "
         "(alert LagwatchReplicaDisconnected).",
-        [target('sum by (cluster) (1 - min by (cluster, node, channel) (lagwatch_replica_connected{%s}))' % c,
+        [target('sum by (cluster) (1 - min by (cluster, node, channel) (lagwatch_replica_connected{%s}))' % cn,
                 "{{cluster}}")],
         thresholds=steps((GREEN, None), (RED, 1)))
     lag_ts = timeseries(
@@ -273,7 +276,7 @@ def overview():
         "the primary was at the position the replica has replayed, on lagwatch's clock. 0 on "
         "an idle primary; grows 1 s per second while replay is stuck. Dashed lines: the "
         "default thresholds.",
-        [target('max by (cluster, node, channel) (lagwatch_replica_lag_seconds{%s})' % c,
+        [target('max by (cluster, node, channel) (lagwatch_replica_lag_seconds{%s})' % cn,
                 "{{cluster}} / {{node}} {{channel}}")],
         "s", steps((GREEN, None), (ORANGE, LAG_WARNING_S), (RED, LAG_CRITICAL_S)),
         threshold_style="dashed")
@@ -282,7 +285,7 @@ def overview():
         "Bytes of the primary's WAL/binlog each replica has not replayed yet "
         "(lagwatch_replica_lag_bytes), both positions sampled in the same cycle. Dashed "
         "lines: the default thresholds.",
-        [target('max by (cluster, node, channel) (lagwatch_replica_lag_bytes{%s})' % c,
+        [target('max by (cluster, node, channel) (lagwatch_replica_lag_bytes{%s})' % cn,
                 "{{cluster}} / {{node}} {{channel}}")],
         "bytes", steps((GREEN, None), (ORANGE, LAG_WARNING_B), (RED, LAG_CRITICAL_B)),
         threshold_style="dashed")
@@ -293,12 +296,12 @@ def overview():
         "cluster for its detail dashboard). State is lagwatch's health after thresholds; "
         "Routable says whether routers send it reads; Connected and Applying are the "
         "replication stream and replay/SQL thread.",
-        [target('%s (lagwatch_replica_lag_seconds{%s})' % (by, c), "", "A", True, "table"),
-         target('%s (lagwatch_replica_lag_bytes{%s})' % (by, c), "", "B", True, "table"),
-         target('%s (%s)' % (by, STATE_CODE.format(sel=c)), "", "C", True, "table"),
-         target('%s (lagwatch_replica_routable{%s})' % (by, c), "", "D", True, "table"),
-         target('min by (cluster, node, engine) (lagwatch_replica_connected{%s})' % c, "", "E", True, "table"),
-         target('min by (cluster, node, engine) (lagwatch_replica_applying{%s})' % c, "", "F", True, "table")],
+        [target('%s (lagwatch_replica_lag_seconds{%s})' % (by, cn), "", "A", True, "table"),
+         target('%s (lagwatch_replica_lag_bytes{%s})' % (by, cn), "", "B", True, "table"),
+         target('%s (%s)' % (by, STATE_CODE.format(sel=cn)), "", "C", True, "table"),
+         target('%s (lagwatch_replica_routable{%s})' % (by, cn), "", "D", True, "table"),
+         target('min by (cluster, node, engine) (lagwatch_replica_connected{%s})' % cn, "", "E", True, "table"),
+         target('min by (cluster, node, engine) (lagwatch_replica_applying{%s})' % cn, "", "F", True, "table")],
         thresholds=steps((GREEN, None)),
         custom={"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False},
         options={"showHeader": True, "cellHeight": "sm",
@@ -347,7 +350,8 @@ def overview():
         "Every cluster lagwatch watches at a glance: primaries, routable replicas, worst lag, "
         "replica states and a table of every replica.",
         [datasource_variable(),
-         query_variable("cluster", "Cluster", CLUSTER_VARIABLE)],
+         query_variable("cluster", "Cluster", CLUSTER_VARIABLE),
+         query_variable("node", "Node", NODE_VARIABLE)],
         layout([
             [(6, 4, primaries), (6, 4, routable), (6, 4, worst_lag), (6, 4, nodes_down)],
             [(12, 4, by_state), (6, 4, worst_bytes), (6, 4, disconnected)],
