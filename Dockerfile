@@ -1,6 +1,6 @@
 # lagwatch container image (docs/operations.md#container).
 #
-#   docker build -t lagwatch .
+#   docker build --build-arg LAGWATCH_REVISION="$(git rev-parse --short=12 HEAD)" -t lagwatch .
 #   docker run -p 9817:9817 -v "$PWD/lagwatch.toml:/etc/lagwatch/lagwatch.toml:ro" \
 #     -v "$PWD/secrets:/run/secrets/lagwatch:ro" lagwatch
 #
@@ -16,7 +16,10 @@ WORKDIR /src
 COPY scripts/setup scripts/setup
 RUN scripts/setup --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN scripts/build \
+# .git stays out of the context: the revision lagwatch_build_info and --version report comes
+# from here ("unknown" when not given).
+ARG LAGWATCH_REVISION=unknown
+RUN LAGWATCH_REVISION="$LAGWATCH_REVISION" scripts/build \
  && strip --strip-debug -o /lagwatch build/lagwatch \
  && /lagwatch --version
 
