@@ -158,6 +158,14 @@ Told told_after(ReceiverType type, const Work& work) {
   return Told::resolved;
 }
 
+std::map<std::string, std::set<std::string>> nodes_by_cluster(
+    const std::vector<ClusterConfig>& clusters) {
+  std::map<std::string, std::set<std::string>> nodes;
+  for (const auto& c : clusters)
+    for (const auto& n : c.nodes) nodes[c.name].insert(n.name);
+  return nodes;
+}
+
 }  // namespace
 
 Notifier::Notifier(AlertingConfig config, const std::vector<ClusterConfig>& clusters,
@@ -167,11 +175,8 @@ Notifier::Notifier(AlertingConfig config, const std::vector<ClusterConfig>& clus
       book_(AlertTimers::from(config_), receiver_routes(config_)) {
   if (config_.status_page_url.empty())
     config_.status_page_url = default_status_page_url(":9817", hostname());
-  std::map<std::string, std::set<std::string>> configured;
-  for (const auto& c : clusters) {
-    clusters_.push_back(c.name);
-    for (const auto& n : c.nodes) configured[c.name].insert(n.name);
-  }
+  for (const auto& c : clusters) clusters_.push_back(c.name);
+  configured_ = nodes_by_cluster(clusters);
 
   // Load what a previous run knew.
   const std::string& path = config_.state_file;
@@ -197,7 +202,7 @@ Notifier::Notifier(AlertingConfig config, const std::vector<ClusterConfig>& clus
       book_ = AlertBook(AlertTimers::from(config_), receiver_routes(config_));
     }
   }
-  book_.forget_unconfigured(configured, clock_.now());
+  book_.forget_unconfigured(configured_, clock_.now());
   std::size_t firing = 0, owed = 0;
   for (const auto& [key, alert] : book_.alerts()) (alert.firing() ? firing : owed)++;
   // Written now so that a state_file lagwatch cannot write stops it at start, not at 3 am.
@@ -252,6 +257,29 @@ void Notifier::on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot
   evaluate_wake_.notify_one();
 }
 
+void Notifier::on_clusters_changed(const std::vector<ClusterConfig>& clusters) {
+  std::pair<std::uint64_t, std::string> state;
+  {
+    std::lock_guard lock(mutex_);
+    configured_ = nodes_by_cluster(clusters);
+    std::erase_if(inbox_, [&](const auto& entry) { return !configured_.contains(entry.first); });
+    clusters_.clear();
+    for (const auto& c : clusters) clusters_.push_back(c.name);
+    std::vector<AlertKey> was_firing;
+    for (const auto& [key, alert] : book_.alerts())
+      if (alert.firing()) was_firing.push_back(key);
+    book_.forget_unconfigured(configured_, clock_.now());
+    for (const auto& key : was_firing) {
+      const auto now = book_.alerts().find(key);
+      if (now == book_.alerts().end() || !now->second.firing())
+        log_info("alert resolved", {{"dedup_key", dedup_key(key)}, {"why", "no longer watched"}});
+    }
+    state = snapshot_state();
+  }
+  persist(state);
+  for (auto& r : receivers_) r->wake.notify_one();
+}
+
 void Notifier::stop() {
   stopping_ = true;
   {
@@ -293,9 +321,7 @@ void Notifier::evaluate_loop() {
     const auto snapshots = std::move(inbox_);
     inbox_.clear();
     for (const auto& [cluster, snapshot] : snapshots) {
-      // A cluster added by a reload gets its lagwatch_alerts_firing series too.
-      if (std::find(clusters_.begin(), clusters_.end(), cluster) == clusters_.end())
-        clusters_.push_back(cluster);
+      if (!configured_.contains(cluster)) continue;  // removed by a reload, or not yet told
       std::map<AlertKey, WallTime> was_firing;
       for (const auto& [key, a] : book_.alerts())
         if (key.cluster == cluster && a.firing()) was_firing[key] = *a.firing_since;

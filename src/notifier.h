@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,6 +89,11 @@ class Notifier : public prometheus::Collectable {
   // Never waits on I/O.
   void on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot);
 
+  // After a reload, the clusters now watched: the alerts of clusters and nodes no longer among
+  // them resolve at once (receivers told of them get the resolve; nothing stays firing for a
+  // cluster nobody watches), and their snapshots still on the way are ignored.
+  void on_clusters_changed(const std::vector<ClusterConfig>& clusters);
+
   // Stops and joins every thread, aborting requests in flight. State on disk is already
   // current. Idempotent.
   void stop();
@@ -106,7 +112,10 @@ class Notifier : public prometheus::Collectable {
   void persist(const std::pair<std::uint64_t, std::string>& state);
 
   AlertingConfig config_;
-  std::vector<std::string> clusters_;  // config order, then as seen; guarded by mutex_
+  std::vector<std::string> clusters_;  // in config order (the latest reload's); guarded by mutex_
+  // The nodes of each cluster watched (the config's, after a reload the new one's); guarded by
+  // mutex_. Snapshots of other clusters are not evaluated.
+  std::map<std::string, std::set<std::string>> configured_;
   const Clock& clock_;
   HttpClientLibrary library_;
   std::atomic<bool> stopping_{false};

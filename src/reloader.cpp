@@ -163,13 +163,15 @@ std::vector<std::string> restart_only_changes(const Config& started, const Confi
 
 ConfigReloader::ConfigReloader(Config running, const CollectorRegistry& registry,
                                Scheduler& scheduler, const Clock& clock,
-                               std::function<void(const Config&)> validate)
+                               std::function<void(const Config&)> validate,
+                               std::function<void(const std::vector<ClusterConfig>&)> applied)
     : started_(running),
       running_(std::move(running)),
       registry_(registry),
       scheduler_(scheduler),
       clock_(clock),
       validate_(std::move(validate)),
+      applied_(std::move(applied)),
       last_success_(clock.now()) {}
 
 std::string ConfigReloader::reload() {
@@ -194,6 +196,7 @@ std::string ConfigReloader::reload() {
         "values from the start until lagwatch is restarted",
         {{"not_applied", joined(not_applied, "; ")}});
   running_ = std::move(next);
+  if (applied_) applied_(running_.clusters);
   last_successful_ = true;
   last_success_ = clock_.now();
   log_info("config reloaded", {{"clusters", running_.clusters.size()}});

@@ -32,9 +32,12 @@ std::vector<std::string> restart_only_changes(const Config& started, const Confi
 class ConfigReloader final : public prometheus::Collectable {
  public:
   // `running` is the config the process started with, as loaded. `validate` checks what
-  // load_config cannot (collectors for the engines, DSNs) and throws ConfigError.
+  // load_config cannot (collectors for the engines, DSNs) and throws ConfigError. `applied`
+  // (may be empty) is told the clusters this instance watches after each reload that
+  // succeeded, once the scheduler runs them (the notifier resolves what was removed).
   ConfigReloader(Config running, const CollectorRegistry& registry, Scheduler& scheduler,
-                 const Clock& clock, std::function<void(const Config&)> validate);
+                 const Clock& clock, std::function<void(const Config&)> validate,
+                 std::function<void(const std::vector<ClusterConfig>&)> applied = {});
 
   // Returns "" when the new config is running, else the file:line:column error; the running
   // config then stays. The restart-only settings (restart_only_changes) keep their values
@@ -51,6 +54,7 @@ class ConfigReloader final : public prometheus::Collectable {
   Scheduler& scheduler_;
   const Clock& clock_;
   std::function<void(const Config&)> validate_;
+  std::function<void(const std::vector<ClusterConfig>&)> applied_;
   bool last_successful_ = true;
   WallTime last_success_;
 };

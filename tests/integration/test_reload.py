@@ -1,5 +1,6 @@
 """Reload (SIGHUP and POST /-/reload): unchanged clusters keep their state; a bad config is
 refused with its file:line:column and the running one stays."""
+import contextlib
 import datetime
 import json
 import re
@@ -263,15 +264,25 @@ def wait_cycles(lw, n, cluster="orders"):
                                             if c["cluster"] == cluster][0] >= start + n, 15)
 
 
-def test_a_firing_alert_is_not_sent_again_after_reloads(pg, lagwatch_factory, tmp_path):
+@contextlib.contextmanager
+def paging_about_paused_pg2(pg, lagwatch_factory, tmp_path, hook):
+    """lagwatch (alerting_config) with pg2's replay paused until the block ends; the block
+    starts once `hook` has received the firing notification, and nothing else."""
     pg.run("wait-caught-up", pg.dir)
+    lw = lagwatch_factory(alerting_config(pg, tmp_path, hook))
+    pg.scenario("pg2", "pause")
+    try:
+        wait_for("the firing notification", lambda: sent(hook), 25)
+        assert sent(hook) == [("firing", 202)]
+        yield lw
+    finally:
+        pg.scenario("pg2", "resume")
+
+
+def test_a_firing_alert_is_not_sent_again_after_reloads(pg, lagwatch_factory, tmp_path):
     hook = Receiver()
     try:
-        lw = lagwatch_factory(alerting_config(pg, tmp_path, hook))
-        pg.scenario("pg2", "pause")
-        try:
-            wait_for("the firing notification", lambda: sent(hook), 25)
-            assert sent(hook) == [("firing", 202)]
+        with paging_about_paused_pg2(pg, lagwatch_factory, tmp_path, hook) as lw:
             # SIGHUP: "orders" only moves in the file; [alerting] group_wait changes, which a
             # reload does not apply (the notifier keeps running as it was).
             lw.config.write_text(moved(lw.config.read_text()).replace(
@@ -301,11 +312,31 @@ def test_a_firing_alert_is_not_sent_again_after_reloads(pg, lagwatch_factory, tm
             assert sent(hook) == [("firing", 202)], "resolved or sent again after the rebuild"
             assert lw.value("lagwatch_alerts_firing", cluster="orders",
                             condition="lag_critical") == 1
-        finally:
-            pg.scenario("pg2", "resume")
         wait_for("the resolve", lambda: len(sent(hook)) >= 2, 20)
         assert sent(hook) == [("firing", 202), ("resolved", 202)]
         assert lw.value("lagwatch_notifications_total", receiver="hook", result="success") == 2
+    finally:
+        hook.stop()
+
+
+def test_alerts_of_a_cluster_a_reload_removes_are_resolved_at_once(pg, lagwatch_factory, tmp_path):
+    hook = Receiver()
+    try:
+        with paging_about_paused_pg2(pg, lagwatch_factory, tmp_path, hook) as lw:
+            # "orders" leaves the file (its servers stay, watched as "users"): nobody watches
+            # "orders" any more, so its alert must not stay open on the receiver while pg2 is
+            # still paused. "users" then fires an alert of its own.
+            lw.config.write_text(lw.config.read_text().replace('name = "orders"', 'name = "users"'))
+            post_reload(lw)
+            wait_for("the resolve of orders' alert", lambda: len(sent(hook)) >= 2, 10)
+            posts = [r.json for r in hook.requests() if r.method == "POST"]
+            assert posts[1]["status"] == "resolved", posts[1]
+            assert [a["labels"]["cluster"] for a in posts[1]["alerts"]] == ["orders"], posts[1]
+            assert lw.value("lagwatch_alerts_firing", cluster="orders", condition="lag_critical") is None
+            wait_for("users' own alert", lambda: any(
+                p["status"] == "firing" and p["alerts"][0]["labels"]["cluster"] == "users"
+                for p in [r.json for r in hook.requests() if r.method == "POST"]), 25)
+            assert "no longer watched" in lw.log_text()
     finally:
         hook.stop()
 
