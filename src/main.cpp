@@ -183,12 +183,12 @@ int main(int argc, char** argv) {
       api_options.extra_collectables.push_back(notifier.get());
     }
     scheduler = std::make_unique<lagwatch::Scheduler>(config.clusters, registry, clock, store);
-    std::function<void(const std::vector<lagwatch::ClusterConfig>&)> clusters_changed;
-    if (notifier) clusters_changed = [n = notifier.get()](const auto& c) { n->on_clusters_changed(c); };
     reloader = std::make_unique<lagwatch::ConfigReloader>(
         config, registry, *scheduler, clock,
         [&registry](const lagwatch::Config& c) { check_engines(c, registry); },
-        std::move(clusters_changed));
+        [n = notifier.get()](const std::vector<lagwatch::ClusterConfig>& clusters) {
+          if (n) n->on_clusters_changed(clusters);
+        });
     api_options.extra_collectables.push_back(reloader.get());
     api_options.reload = [r = reloader.get()] { return r->reload(); };
     heartbeat = std::make_unique<lagwatch::HeartbeatWriter>(config.clusters, registry, store, clock);

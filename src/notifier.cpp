@@ -158,14 +158,6 @@ Told told_after(ReceiverType type, const Work& work) {
   return Told::resolved;
 }
 
-std::map<std::string, std::set<std::string>> nodes_by_cluster(
-    const std::vector<ClusterConfig>& clusters) {
-  std::map<std::string, std::set<std::string>> nodes;
-  for (const auto& c : clusters)
-    for (const auto& n : c.nodes) nodes[c.name].insert(n.name);
-  return nodes;
-}
-
 }  // namespace
 
 Notifier::Notifier(AlertingConfig config, const std::vector<ClusterConfig>& clusters,
@@ -175,8 +167,7 @@ Notifier::Notifier(AlertingConfig config, const std::vector<ClusterConfig>& clus
       book_(AlertTimers::from(config_), receiver_routes(config_)) {
   if (config_.status_page_url.empty())
     config_.status_page_url = default_status_page_url(":9817", hostname());
-  for (const auto& c : clusters) clusters_.push_back(c.name);
-  configured_ = nodes_by_cluster(clusters);
+  watch(clusters);
 
   // Load what a previous run knew.
   const std::string& path = config_.state_file;
@@ -257,14 +248,21 @@ void Notifier::on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot
   evaluate_wake_.notify_one();
 }
 
+void Notifier::watch(const std::vector<ClusterConfig>& clusters) {
+  clusters_.clear();
+  configured_.clear();
+  for (const auto& c : clusters) {
+    clusters_.push_back(c.name);
+    for (const auto& n : c.nodes) configured_[c.name].insert(n.name);
+  }
+}
+
 void Notifier::on_clusters_changed(const std::vector<ClusterConfig>& clusters) {
   std::pair<std::uint64_t, std::string> state;
   {
     std::lock_guard lock(mutex_);
-    configured_ = nodes_by_cluster(clusters);
+    watch(clusters);
     std::erase_if(inbox_, [&](const auto& entry) { return !configured_.contains(entry.first); });
-    clusters_.clear();
-    for (const auto& c : clusters) clusters_.push_back(c.name);
     std::vector<AlertKey> was_firing;
     for (const auto& [key, alert] : book_.alerts())
       if (alert.firing()) was_firing.push_back(key);

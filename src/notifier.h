@@ -104,6 +104,9 @@ class Notifier : public prometheus::Collectable {
 
  private:
   struct Receiver;
+  // Sets clusters_ and configured_ from the clusters watched; call with mutex_ held (or from
+  // the constructor).
+  void watch(const std::vector<ClusterConfig>& clusters);
   void evaluate_loop();
   void deliver_loop(Receiver& receiver);
   // Serialises the book; call with mutex_ held. Returns what persist() writes.
