@@ -122,14 +122,17 @@ def http_get(url, timeout=10):
 
 
 def scrape_latencies(url, n):
-    """Latency (ms) of n sequential GETs on fresh connections, as a Prometheus scrape does."""
+    """Latency (ms) of n sequential GETs, each on a new connection, timed by curl
+    (time_total: connect to last byte), so the figure is the server's and not Python reading
+    a large body. Returns (latencies, size of the last body)."""
     out = []
     size = 0
     for _ in range(n):
-        t = time.perf_counter()
-        _, _, body = http_get(url)
-        out.append((time.perf_counter() - t) * 1000)
-        size = len(body)
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+                            "--max-time", "10", url], capture_output=True, text=True, check=True)
+        seconds, size = r.stdout.split()
+        out.append(float(seconds) * 1000)
+        size = int(size)
     return out, size
 
 
@@ -222,6 +225,32 @@ def node_of(url, cluster, node):
     return None
 
 
+class Session:
+    """One psql/mariadb client process reading statements from a pipe; the client flushes
+    each result, so a query's answer marks the moment it was done."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+
+    def query(self, sql):
+        self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the session ended (exit %s)" % self.proc.wait())
+        return line.strip()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 class Servers:
     def __init__(self, engine, directory, replicas):
         self.engine = engine
@@ -261,6 +290,11 @@ class Servers:
 
     def scenario(self, node, action, *arg):
         return self.run("scenario", self.dir, node, action, *arg)
+
+    def session(self, node):
+        """A superuser session kept open on node: session.query(sql) returns the first line
+        of the answer in a few milliseconds, where sql() starts a client each time."""
+        return Session([self.fixture, "sql", self.dir, node])
 
     @property
     def password_file(self):

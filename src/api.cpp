@@ -164,15 +164,14 @@ Api::Api(const SnapshotStore& store, ListWatchers& watchers, ApiOptions options)
     : store_(store),
       watchers_(watchers),
       options_(std::move(options)),
-      snapshots_(std::make_unique<SnapshotCollectable>(store)) {}
+      metrics_(store) {}
 
 void Api::handle(const HttpRequest& req, Responder respond) const {
   const auto& path = req.path;
   bool read = req.method == "GET" || req.method == "HEAD";
   if (path == "/metrics" && read) {
-    std::vector<const prometheus::Collectable*> all{snapshots_.get()};
-    all.insert(all.end(), options_.extra_collectables.begin(), options_.extra_collectables.end());
-    respond({200, "text/plain; version=0.0.4; charset=utf-8", {}, serialize_metrics(all)});
+    respond({200, "text/plain; version=0.0.4; charset=utf-8", {},
+             metrics_.serialize(options_.extra_collectables)});
   } else if (path == "/-/healthy" && read) {
     respond(text_response(200, "lagwatch is healthy.\n"));
   } else if (path == "/-/ready" && read) {

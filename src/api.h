@@ -12,6 +12,7 @@
 
 #include "http_server.h"
 #include "long_poll.h"
+#include "metrics.h"
 #include "snapshot_store.h"
 
 namespace lagwatch {
@@ -28,6 +29,10 @@ class Api {
   // `watchers` parks long polls; it must be fed every published snapshot.
   Api(const SnapshotStore& store, ListWatchers& watchers, ApiOptions options);
   void handle(const HttpRequest& request, Responder respond) const;
+  // Prepares /metrics for the snapshot; subscribe it to the store the API reads.
+  void on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot) {
+    metrics_.on_publish(snapshot);
+  }
 
  private:
   void replicas(const HttpRequest& request, const std::string& cluster, Responder respond) const;
@@ -37,7 +42,7 @@ class Api {
   const SnapshotStore& store_;
   ListWatchers& watchers_;
   ApiOptions options_;
-  std::unique_ptr<prometheus::Collectable> snapshots_;
+  MetricsText metrics_;
 };
 
 // One cluster's snapshot as the JSON of GET /api/v1/clusters.

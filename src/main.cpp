@@ -194,6 +194,7 @@ int main(int argc, char** argv) {
     heartbeat = std::make_unique<lagwatch::HeartbeatWriter>(config.clusters, registry, store, clock);
     if (!heartbeat->empty()) api_options.extra_collectables.push_back(heartbeat.get());
     auto api = std::make_shared<lagwatch::Api>(store, watchers, api_options);
+    store.subscribe([api](const auto& snapshot) { api->on_publish(snapshot); });
     lagwatch::HttpServerOptions http;
     http.listen = config.server.listen;
     http.tls = config.server.tls;

@@ -6,6 +6,8 @@
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 
 #include "revision.h"
 
@@ -186,53 +188,126 @@ void render_collection_stats(FamilySet& f, const Labels& node_labels, const Coll
               static_cast<double>(s.errors[static_cast<std::size_t>(reason)]));
 }
 
+void render_build_info(FamilySet& f) {
+  f.gauge("lagwatch_build_info", "lagwatch's version and source revision; always 1.",
+          {{"version", LAGWATCH_VERSION}, {"revision", kSourceRevision}}, 1);
+}
+
+void render_cluster(FamilySet& f, const ClusterSnapshot& snap) {
+  Labels cluster_labels{{"cluster", snap.name}, {"engine", snap.engine}};
+  f.gauge("lagwatch_cluster_primaries",
+          "Writable primaries seen in the last cycle; anything but 1 is critical "
+          "(0: no primary, 2 or more: split-brain).",
+          cluster_labels, snap.primaries);
+  f.gauge("lagwatch_cluster_routable_replicas", "Replicas in the cluster's replica list now.",
+          cluster_labels, static_cast<double>(snap.list.replicas.size()));
+  f.gauge("lagwatch_cluster_list_generation",
+          "Generation of the cluster's replica list; changes whenever its membership does.",
+          cluster_labels, static_cast<double>(snap.list.generation));
+  f.gauge("lagwatch_cluster_last_cycle_timestamp_seconds",
+          "When the cluster's last collection cycle was evaluated (Unix time).", cluster_labels,
+          std::chrono::duration<double>(snap.evaluated_at.time_since_epoch()).count());
+  for (const auto& node : snap.nodes) {
+    Labels l{{"cluster", snap.name}, {"node", node.name}, {"engine", snap.engine}};
+    f.gauge("lagwatch_node_up", "1 if the last collection of the node succeeded.", l,
+            node.up ? 1 : 0);
+    f.stateset("lagwatch_node_role", "Observed role of the node: primary, replica, or unknown.",
+               l, "role", {"primary", "replica", "unknown"}, role_name(node.role));
+    if (node.is_replica_side()) render_replica(f, l, node, snap.engine);
+    render_collection_stats(f, l, node.stats);
+  }
+}
+
+std::string to_text(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
 }  // namespace
 
 std::vector<MetricFamily> render_metrics(
     const std::vector<std::shared_ptr<const ClusterSnapshot>>& snapshots) {
   FamilySet f;
-  f.gauge("lagwatch_build_info", "lagwatch's version and source revision; always 1.",
-          {{"version", LAGWATCH_VERSION}, {"revision", kSourceRevision}}, 1);
-  for (const auto& snap : snapshots) {
-    Labels cluster_labels{{"cluster", snap->name}, {"engine", snap->engine}};
-    f.gauge("lagwatch_cluster_primaries",
-            "Writable primaries seen in the last cycle; anything but 1 is critical "
-            "(0: no primary, 2 or more: split-brain).",
-            cluster_labels, snap->primaries);
-    f.gauge("lagwatch_cluster_routable_replicas", "Replicas in the cluster's replica list now.",
-            cluster_labels, static_cast<double>(snap->list.replicas.size()));
-    f.gauge("lagwatch_cluster_list_generation",
-            "Generation of the cluster's replica list; changes whenever its membership does.",
-            cluster_labels, static_cast<double>(snap->list.generation));
-    f.gauge("lagwatch_cluster_last_cycle_timestamp_seconds",
-            "When the cluster's last collection cycle was evaluated (Unix time).", cluster_labels,
-            std::chrono::duration<double>(snap->evaluated_at.time_since_epoch()).count());
-    for (const auto& node : snap->nodes) {
-      Labels l{{"cluster", snap->name}, {"node", node.name}, {"engine", snap->engine}};
-      f.gauge("lagwatch_node_up", "1 if the last collection of the node succeeded.", l,
-              node.up ? 1 : 0);
-      f.stateset("lagwatch_node_role", "Observed role of the node: primary, replica, or unknown.",
-                 l, "role", {"primary", "replica", "unknown"}, role_name(node.role));
-      if (node.is_replica_side()) render_replica(f, l, node, snap->engine);
-      render_collection_stats(f, l, node.stats);
-    }
-  }
+  render_build_info(f);
+  for (const auto& snap : snapshots) render_cluster(f, *snap);
   return f.take();
 }
 
-std::vector<MetricFamily> SnapshotCollectable::Collect() const {
-  return render_metrics(store_.all());
+std::shared_ptr<const MetricsText::Rendered> MetricsText::render(
+    std::shared_ptr<const ClusterSnapshot> snapshot) {
+  FamilySet f;
+  render_cluster(f, *snapshot);
+  auto out = std::make_shared<Rendered>();
+  out->snapshot = std::move(snapshot);
+  for (auto& family : f.take()) {
+    auto text = to_text({family});
+    // The serializer writes a family's "# HELP" and "# TYPE" lines first, then its samples.
+    auto type_line = text.find("\n# TYPE " + family.name + " ");
+    auto samples = type_line == std::string::npos ? type_line : text.find('\n', type_line + 1);
+    if (samples == std::string::npos) throw std::logic_error("metric family text without its header");
+    ++samples;
+    out->families.push_back({family.name, text.substr(0, samples), text.substr(samples)});
+  }
+  return out;
 }
 
-std::string serialize_metrics(const std::vector<const prometheus::Collectable*>& collectables) {
-  std::vector<MetricFamily> families;
-  for (const auto* c : collectables) {
-    auto more = c->Collect();
-    std::move(more.begin(), more.end(), std::back_inserter(families));
+void MetricsText::on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot) {
+  // Superseded already, or its cluster removed: nothing a scrape would use.
+  if (store_.get(snapshot->name) != snapshot) return;
+  auto rendered = render(snapshot);
+  std::lock_guard lock(mutex_);
+  rendered_[snapshot->name] = std::move(rendered);
+}
+
+std::string MetricsText::serialize(const std::vector<const prometheus::Collectable*>& extra) const {
+  static const std::string build_info = [] {
+    FamilySet f;
+    render_build_info(f);
+    return to_text(f.take());
+  }();
+  std::vector<std::shared_ptr<const Rendered>> clusters;
+  {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, std::shared_ptr<const Rendered>> current;
+    for (auto& snapshot : store_.all()) {
+      auto it = rendered_.find(snapshot->name);
+      auto r = it != rendered_.end() && it->second->snapshot == snapshot ? it->second
+                                                                          : render(snapshot);
+      clusters.push_back(r);
+      current.emplace(snapshot->name, std::move(r));
+    }
+    rendered_ = std::move(current);  // clusters a reload removed are dropped
   }
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  // Families in order of first appearance, each one's samples contiguous under one header,
+  // as the text format requires: the order render_metrics gives.
+  std::vector<const Family*> order;
+  std::map<std::string_view, std::vector<const Family*>> by_name;
+  std::size_t size = build_info.size();
+  for (const auto& c : clusters)
+    for (const auto& family : c->families) {
+      auto& parts = by_name[family.name];
+      if (parts.empty()) {
+        order.push_back(&family);
+        size += family.header.size();
+      }
+      parts.push_back(&family);
+      size += family.samples.size();
+    }
+  std::string out;
+  out.reserve(size);
+  out += build_info;
+  for (const auto* first : order) {
+    out += first->header;
+    for (const auto* part : by_name[first->name]) out += part->samples;
+  }
+  std::vector<MetricFamily> more;
+  for (const auto* c : extra) {
+    auto families = c->Collect();
+    std::move(families.begin(), families.end(), std::back_inserter(more));
+  }
+  out += to_text(more);
+  return out;
 }
 
 }  // namespace lagwatch

@@ -1,8 +1,10 @@
 // Renders snapshots as Prometheus metric families (design §3). Nothing here queries a
-// database or keeps state: every scrape is a pure function of the latest snapshots.
+// database: every scrape is a pure function of the latest snapshots.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,18 +19,35 @@ namespace lagwatch {
 std::vector<prometheus::MetricFamily> render_metrics(
     const std::vector<std::shared_ptr<const ClusterSnapshot>>& snapshots);
 
-// prometheus-cpp's Collectable over the snapshot store, so /metrics is serialized by
-// prometheus-cpp's TextSerializer.
-class SnapshotCollectable final : public prometheus::Collectable {
+// The /metrics text of the snapshot store. Each cluster's families are serialized (by
+// prometheus-cpp's TextSerializer) once per published snapshot, on the publishing thread,
+// so a scrape only concatenates text: at 1,000 nodes rendering everything on every scrape
+// took tens of milliseconds, concatenating takes about one. The text is exactly what
+// serializing render_metrics(store.all()) would give.
+class MetricsText {
  public:
-  explicit SnapshotCollectable(const SnapshotStore& store) : store_(store) {}
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  explicit MetricsText(const SnapshotStore& store) : store_(store) {}
+  // Renders the snapshot's text ahead of the next scrape.
+  void on_publish(const std::shared_ptr<const ClusterSnapshot>& snapshot);
+  // The text of the latest snapshots (rendered now if on_publish has not seen them), then
+  // that of `extra`.
+  std::string serialize(const std::vector<const prometheus::Collectable*>& extra) const;
 
  private:
-  const SnapshotStore& store_;
-};
+  struct Family {
+    std::string name;
+    std::string header;   // # HELP and # TYPE lines
+    std::string samples;  // this cluster's sample lines
+  };
+  struct Rendered {
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+    std::vector<Family> families;
+  };
+  static std::shared_ptr<const Rendered> render(std::shared_ptr<const ClusterSnapshot> snapshot);
 
-// The text exposition format of everything `collectables` return.
-std::string serialize_metrics(const std::vector<const prometheus::Collectable*>& collectables);
+  const SnapshotStore& store_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::shared_ptr<const Rendered>> rendered_;  // by cluster
+};
 
 }  // namespace lagwatch

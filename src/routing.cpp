@@ -13,6 +13,13 @@ bool qualifies(const NodeStatus& node, const RoutingConfig& routing) {
   const ChannelStatus* c = node.main();
   if (c == nullptr || !c->lag_seconds) return false;
   if (c->connected && !*c->connected) return false;
+  // Replay stopped (paused, SQL thread stopped) while behind the primary: the replica falls
+  // further behind every second and cannot catch up by itself, so it leaves now rather
+  // than when its lag reaches max_lag_seconds. One stopped but caught up (an idle primary)
+  // serves current data and stays.
+  if (c->applying && !*c->applying &&
+      (*c->lag_seconds > 0 || (c->lag_bytes && *c->lag_bytes > 0)))
+    return false;
   if (routing.max_lag_seconds && *c->lag_seconds > *routing.max_lag_seconds) return false;
   if (routing.max_lag_bytes && (!c->lag_bytes || *c->lag_bytes > routing.max_lag_bytes->value))
     return false;

@@ -24,7 +24,8 @@ struct RoutingMemory {
 };
 
 // Whether one sample of a node is fit to serve reads, before hysteresis: a reachable
-// replica, streaming, with known lag within max_lag_seconds / max_lag_bytes.
+// replica, streaming, with known lag within max_lag_seconds / max_lag_bytes, and applying
+// unless it is caught up.
 bool qualifies(const NodeStatus& node, const RoutingConfig& routing);
 
 // 100 for a replica with no lag, down to 10 at max_lag_seconds; 1 for a degraded keeper.

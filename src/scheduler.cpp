@@ -72,6 +72,19 @@ Scheduler::Scheduler(std::vector<ClusterConfig> clusters, const CollectorRegistr
   pool_ = std::make_unique<WorkerPool>(workers);
 }
 
+std::chrono::nanoseconds cycle_phase(const std::string& cluster, Duration interval_length) {
+  auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(interval_length).count();
+  if (interval <= 0) return {};
+  // FNV-1a, then MurmurHash3's finalizer so names that differ in a digit land far apart:
+  // stable across builds and platforms, unlike std::hash.
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : cluster) h = (h ^ ch) * 1099511628211ull;
+  h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdull;
+  h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval)));
+}
+
 namespace {
 
 // Equal settings, whatever line of the file they moved to.
@@ -135,7 +148,7 @@ void Scheduler::reconfigure(std::vector<ClusterConfig> configs, const CollectorR
     auto now = std::chrono::steady_clock::now();
     for (auto& c : next)
       if (c->cycle == 0 && !c->in_flight && c->next_start == std::chrono::steady_clock::time_point{})
-        c->next_start = now;
+        c->next_start = now + cycle_phase(c->config.name, c->config.interval);
     // Dropped clusters: abort what they still collect; their jobs finish into orphans.
     for (auto& old : clusters_)
       if (std::find(next.begin(), next.end(), old) == next.end())
@@ -152,7 +165,11 @@ Scheduler::~Scheduler() { stop(); }
 void Scheduler::start() {
   std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
-  for (auto& c : clusters_) c->next_start = now;
+  // Each cluster keeps its own phase of the interval, from the first cycle on, so a thousand
+  // nodes are not all queried in the same millisecond: the servers (often one server behind
+  // many names) would answer the burst late, and the queue of jobs in the worker pool would
+  // eat into every node's timeout.
+  for (auto& c : clusters_) c->next_start = now + cycle_phase(c->config.name, c->config.interval);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -171,13 +188,24 @@ void Scheduler::stop() {
 
 void Scheduler::run() {
   std::unique_lock lock(mutex_);
+  std::vector<std::shared_ptr<const ClusterSnapshot>> finished;
   while (!stopping_) {
     auto now = std::chrono::steady_clock::now();
     auto wake = now + std::chrono::hours(1);
     for (auto& c : clusters_) {
-      if (c->in_flight && (c->outstanding == 0 || now >= c->deadline)) finish_cycle(*c);
+      if (c->in_flight && (c->outstanding == 0 || now >= c->deadline))
+        finished.push_back(finish_cycle(*c));
       if (!c->in_flight && now >= c->next_start) begin_cycle(c, now);
       wake = std::min(wake, c->in_flight ? c->deadline : c->next_start);
+    }
+    if (!finished.empty()) {
+      // Published without the lock, so the subscribers' work (rendering, pushes, alerts)
+      // never holds up collection jobs reporting back.
+      lock.unlock();
+      for (auto& snapshot : finished) store_.publish(std::move(snapshot));
+      finished.clear();
+      lock.lock();
+      continue;  // time has passed: look again before sleeping
     }
     cv_.wait_until(lock, wake);
   }
@@ -192,7 +220,13 @@ void Scheduler::begin_cycle(const std::shared_ptr<Cluster>& shared,
   // Start times stay on the interval grid; a cycle that could not start on time is skipped,
   // not run twice to catch up.
   cluster.next_start += cluster.config.interval;
-  if (cluster.next_start <= now) cluster.next_start = now + cluster.config.interval;
+  // Late (the previous cycle overran, or this thread was not scheduled in time): skip to
+  // the next slot of the cluster's own grid rather than restart the grid at `now`, which
+  // would line up every cluster that was late together on the same instant.
+  if (cluster.next_start <= now) {
+    auto missed = (now - cluster.next_start) / cluster.config.interval + 1;
+    cluster.next_start += missed * cluster.config.interval;
+  }
   cluster.results.assign(cluster.nodes.size(), std::nullopt);
   cluster.outstanding = 0;
   std::uint64_t cycle = cluster.cycle + 1;
@@ -217,7 +251,7 @@ void Scheduler::begin_cycle(const std::shared_ptr<Cluster>& shared,
   }
 }
 
-void Scheduler::finish_cycle(Cluster& cluster) {
+std::shared_ptr<const ClusterSnapshot> Scheduler::finish_cycle(Cluster& cluster) {
   std::vector<NodeSample> samples;
   samples.reserve(cluster.nodes.size());
   for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
@@ -241,9 +275,8 @@ void Scheduler::finish_cycle(Cluster& cluster) {
   for (const auto& n : cluster.nodes) stats.push_back(n.stats);
   cluster.in_flight = false;
   ++cluster.cycle;
-  auto snapshot = std::make_shared<ClusterSnapshot>(evaluate_cluster(
+  return std::make_shared<ClusterSnapshot>(evaluate_cluster(
       cluster.config, samples, stats, cluster.history, cluster.cycle, clock_.now()));
-  store_.publish(std::move(snapshot));
 }
 
 void Scheduler::log_transitions(Cluster& cluster, const std::vector<NodeSample>& samples) {

@@ -22,6 +22,12 @@
 
 namespace lagwatch {
 
+// How long after lagwatch starts (or a reload adds the cluster) a cluster's first cycle
+// starts, and so where in each interval all its cycles start: spread over the interval by
+// the cluster's name, so many clusters do not query their servers in the same instant, and
+// the same on every start.
+std::chrono::nanoseconds cycle_phase(const std::string& cluster, Duration interval);
+
 // A fixed set of threads running collection jobs in submission order.
 class WorkerPool {
  public:
@@ -84,7 +90,8 @@ class Scheduler {
   static std::shared_ptr<Cluster> build(ClusterConfig config, const CollectorRegistry& registry);
   void run();
   void begin_cycle(const std::shared_ptr<Cluster>& cluster, std::chrono::steady_clock::time_point now);
-  void finish_cycle(Cluster& cluster);
+  // Evaluates the cycle; the caller publishes the snapshot (without holding mutex_).
+  std::shared_ptr<const ClusterSnapshot> finish_cycle(Cluster& cluster);
   void log_transitions(Cluster& cluster, const std::vector<NodeSample>& samples);
 
   const Clock& clock_;

@@ -17,6 +17,8 @@ void SnapshotStore::publish(std::shared_ptr<const ClusterSnapshot> snapshot) {
   std::vector<Subscriber> subscribers;
   {
     std::lock_guard lock(mutex_);
+    // A cycle that finished as a reload removed its cluster: nobody may see it any more.
+    if (std::find(order_.begin(), order_.end(), snapshot->name) == order_.end()) return;
     latest_[snapshot->name] = snapshot;
     subscribers = subscribers_;
   }

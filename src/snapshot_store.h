@@ -17,7 +17,8 @@ class SnapshotStore {
  public:
   // Declares the clusters expected, in config order; ready() waits for each of them.
   void expect(const std::vector<std::string>& clusters);
-  // Stores the snapshot, then tells every subscriber (on the publishing thread).
+  // Stores the snapshot, then tells every subscriber (on the publishing thread). Snapshots of
+  // clusters not expected are dropped.
   void publish(std::shared_ptr<const ClusterSnapshot> snapshot);
 
   using Subscriber = std::function<void(const std::shared_ptr<const ClusterSnapshot>&)>;

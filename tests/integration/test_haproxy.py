@@ -1,11 +1,8 @@
 """Real HAProxy 2.6 running examples/haproxy/haproxy.cfg in front of real PostgreSQL standbys,
 steered by lagwatch's HTTP health checks and agent-check: who gets new connections, and with
 which weight. Measured times are printed (run with -s to see them)."""
-import csv
-import io
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -13,10 +10,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, free_port_block, wait_for
+from conftest import free_port_block, wait_for
+from haproxy_process import HAPROXY, Haproxy, example_env, serving
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-HAPROXY_CFG = os.path.join(ROOT, "examples", "haproxy", "haproxy.cfg")
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 INTERVAL = 0.5       # lagwatch's cycle
 CHECK_INTER = 1.0    # HAProxy's inter and agent-inter in the example
@@ -24,69 +20,6 @@ MAX_LAG = 2.0
 
 def report(what, seconds):
     print("\n[measured] %s: %.2f s" % (what, seconds))
-
-
-class Haproxy:
-    """haproxy -db on the example config, every address given through the environment."""
-
-    def __init__(self, env, log_path, socket_path, reads_port, writes_port):
-        self.socket_path = socket_path
-        self.reads_port = reads_port
-        self.writes_port = writes_port
-        self.env = env
-        check = subprocess.run([HAPROXY, "-c", "-f", HAPROXY_CFG], env=env, capture_output=True,
-                               text=True, timeout=30)
-        assert check.returncode == 0, "haproxy -c rejected the example:\n" + check.stdout + check.stderr
-        self.log = open(log_path, "w+")
-        self.proc = subprocess.Popen([HAPROXY, "-f", HAPROXY_CFG, "-db"], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def log_text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def command(self, line):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(self.socket_path)
-            s.sendall((line + "\n").encode())
-            chunks = []
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return b"".join(chunks).decode()
-                chunks.append(chunk)
-
-    def servers(self, proxy="pg-reads"):
-        """{server: row of `show stat`} for one proxy; {} while the socket is not up yet."""
-        try:
-            text = self.command("show stat")
-        except OSError:
-            return {}
-        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return {r["svname"]: r for r in rows
-                if r["pxname"] == proxy and r["svname"] not in ("FRONTEND", "BACKEND")}
-
-    def state(self, server, proxy="pg-reads"):
-        """(status, weight) as HAProxy sees them, e.g. ("UP", 100), ("DOWN", 100), ("DRAIN", 0)."""
-        row = self.servers(proxy).get(server)
-        return (row["status"], int(row["weight"] or 0)) if row else (None, None)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def serving(state):
-    status, weight = state
-    return status == "UP" and weight > 0
 
 
 @pytest.fixture
@@ -105,26 +38,15 @@ def stack(pg, lagwatch_factory, tmp_path):
     lw.agent_port = agent_port
     socket_dir = tempfile.mkdtemp(prefix="lw-hap-")  # short: sun_path holds 107 bytes
     reads_port, writes_port = free_port_block(1), free_port_block(1)
-    env = dict(os.environ,
-               HAPROXY_STATS_SOCKET=os.path.join(socket_dir, "stats.sock"),
-               PG_READS_BIND="127.0.0.1:%d" % reads_port,
-               PG_WRITES_BIND="127.0.0.1:%d" % writes_port,
-               LAGWATCH_ADDR="127.0.0.1", LAGWATCH_HTTP_PORT=str(lw.port),
-               LAGWATCH_AGENT_PORT=str(agent_port), LAGWATCH_CLUSTER="orders",
-               **{"PG%d_ADDR" % i: "127.0.0.1:%d" % pg.port("pg%d" % i) for i in (1, 2, 3)})
+    env = example_env(os.path.join(socket_dir, "stats.sock"), reads_port, writes_port, lw.port,
+                      agent_port, {n: pg.port(n) for n in ("pg1", "pg2", "pg3")})
     hap = Haproxy(env, tmp_path / "haproxy.log", env["HAPROXY_STATS_SOCKET"], reads_port,
                   writes_port)
+
     def ready():
-        if hap.proc.poll() is not None:
-            pytest.fail("haproxy exited with %d:\n%s" % (hap.proc.returncode, hap.log_text()))
-        # Servers start UP before their first check: wait until every check has answered.
-        reads, writes = hap.servers("pg-reads"), hap.servers("pg-writes")
-        if not reads or not writes:
-            return False  # the stats socket is not up yet
-        checked = all(r["check_status"] not in ("", "INI") for r in writes.values()) and all(
-            reads[n]["check_status"] == "L7OK" and reads[n]["agent_status"] == "L7OK"
-            for n in ("pg2", "pg3"))
-        return checked and hap.state("pg2") == ("UP", 100) and hap.state("pg3") == ("UP", 100)
+        if hap.exited():
+            pytest.fail(hap.exited())
+        return hap.checked()
 
     try:
         started = time.time()

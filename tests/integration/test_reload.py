@@ -173,8 +173,9 @@ MAX_LAG = 2.5  # above one 1 s interval: a caught-up replica can read up to one 
 
 
 def routing_view(lw, node="pg2", cluster="orders"):
-    """(cycle, up, lag_seconds, routable) of a replica from one scrape (one snapshot). The
-    node's collection count is the cluster's cycle number: one collection per cycle."""
+    """(cycle, up, lag_seconds, routable, applying) of a replica from one scrape (one
+    snapshot). The node's collection count is the cluster's cycle number: one collection per
+    cycle."""
     got = {}
     for (name, labels), value in lw.samples().items():
         labels = dict(labels)
@@ -182,7 +183,8 @@ def routing_view(lw, node="pg2", cluster="orders"):
             got[name] = value
     count = got.get("lagwatch_collection_duration_seconds_count")
     return (int(count) if count is not None else None, got.get("lagwatch_node_up"),
-            got.get("lagwatch_replica_lag_seconds"), got.get("lagwatch_replica_routable"))
+            got.get("lagwatch_replica_lag_seconds"), got.get("lagwatch_replica_routable"),
+            got.get("lagwatch_replica_applying"))
 
 
 def test_a_replica_mid_rise_stays_mid_rise_across_a_reload(pg, lagwatch_factory):
@@ -202,15 +204,17 @@ def test_a_replica_mid_rise_stays_mid_rise_across_a_reload(pg, lagwatch_factory)
     finally:
         pg.scenario("pg2", "resume")
 
-    seen = {out[0]: out[1:]}  # cycle -> (up, lag, routable); this one lagged too much
+    seen = {out[0]: out[1:]}  # cycle -> (up, lag, routable, applying); this one was paused
     reload_after = None  # the last cycle seen before the reload
-    good = lambda c: seen[c][0] == 1 and seen[c][1] is not None and seen[c][1] <= MAX_LAG
+    # Fit for the list: up, lag within MAX_LAG, replaying (paused behind the primary is out).
+    good = lambda c: (seen[c][0] == 1 and seen[c][1] is not None and seen[c][1] <= MAX_LAG
+                      and seen[c][3] == 1)
     deadline = time.time() + 30
     while time.time() < deadline:
-        cycle, up, lag, routable = routing_view(lw)
+        cycle, up, lag, routable, applying = routing_view(lw)
         assert cycle >= max(seen), "the cycle count went back from %d to %d: the reload " \
             "rebuilt the cluster (pg2 routable %s)" % (max(seen), cycle, routable)
-        seen.setdefault(cycle, (up, lag, routable))
+        seen.setdefault(cycle, (up, lag, routable, applying))
         if routable == 1:
             break
         streak = [c for c in sorted(seen) if good(c)]
@@ -220,7 +224,8 @@ def test_a_replica_mid_rise_stays_mid_rise_across_a_reload(pg, lagwatch_factory)
             lw.config.write_text(moved(original) + "# and a comment at the end\n")
             post_reload(lw)
         time.sleep(0.05)
-    table = "\n".join("cycle %d: up %s lag %s routable %s" % (c, *seen[c]) for c in sorted(seen))
+    table = "\n".join("cycle %d: up %s lag %s routable %s applying %s" % (c, *seen[c])
+                      for c in sorted(seen))
     assert seen[max(seen)][2] == 1, "pg2 not re-listed within 30 s:\n" + table
     assert reload_after is not None, "no reload happened:\n" + table
     listed = max(seen)

@@ -83,6 +83,7 @@ def test_every_replica_paused_keeps_least_lagged_degraded_then_primary(pg, lw):
         assert body["fallback"] == "degraded"
         assert body["replicas"][0]["weight"] == 1
         # A router asking for at most 1 s of lag gets nobody, and is pointed at the primary.
+        wait_for("pg2 over 1 s behind", lambda: lw.replicas()[1]["replicas"][0]["lag_seconds"] > 1.0, 8)
         _, strict = lw.replicas(query="?max_lag=1s")
         assert strict["replicas"] == [] and strict["fallback"] == "primary"
         assert strict["primary"]["node"] == "pg1"
@@ -264,11 +265,13 @@ class CycleRecorder:
             with self.lock:
                 self.cycles.setdefault(at, (one("lagwatch_replica_lag_seconds", node=self.node),
                                             one("lagwatch_replica_routable", node=self.node),
-                                            one("lagwatch_cluster_list_generation")))
+                                            one("lagwatch_cluster_list_generation"),
+                                            one("lagwatch_replica_applying", node=self.node),
+                                            one("lagwatch_replica_lag_bytes", node=self.node)))
             time.sleep(0.1)
 
     def records(self):
-        """[(cycle time, lag, routable, generation)] oldest first."""
+        """[(cycle time, lag, routable, generation, applying, lag bytes)] oldest first."""
         with self.lock:
             return [(at,) + v for at, v in sorted(self.cycles.items())]
 
@@ -287,13 +290,23 @@ class CycleRecorder:
         self.thread.join(5)
 
 
+def fit(record, max_lag):
+    """Whether a cycle's sample qualifies for the list: lag within max_lag, and replay
+    running unless caught up (a stopped replica behind the primary leaves at once)."""
+    _, lag, _, _, applying, lag_bytes = record
+    if lag is None or lag > max_lag:
+        return False
+    return applying != 0 or (lag == 0 and not lag_bytes)
+
+
 def test_replica_oscillating_around_max_lag_does_not_flap(pg, lagwatch_factory):
     """pg2's replay is paused until a cycle sees its lag past max_lag (1 s), resumed until a
     cycle sees it caught up, and paused again, four times: its lag crosses max_lag eight
-    times. fall = 1 removes it on the first bad cycle; rise = 6 keeps it out while its good
-    stretches (the cycle seen caught up, the pause's latency, the ~2 cycles its lag needs to
-    grow past 1 s: ~4) are shorter than six cycles, and re-admits it on the sixth good
-    cycle in a row once it stays caught up.
+    times. fall = 1 removes it on the first unfit cycle (paused while behind the primary, which
+    comes before the lag passes max_lag); rise = 6 keeps it out while its fit stretches (the
+    cycles seen caught up and replaying between a resume and the next pause: one or two) are
+    shorter than six cycles, and re-admits it on the sixth fit cycle in a row once it stays
+    caught up.
 
     (An apply delay equal to max_lag does not oscillate: measured lag under
     recovery_min_apply_delay = 2 s holds at 1.96 s +- 0.01 s from cycle to cycle, so it
@@ -326,13 +339,13 @@ def test_replica_oscillating_around_max_lag_does_not_flap(pg, lagwatch_factory):
     # Every cycle was seen (else a streak could hide between two scrapes).
     cycle_gaps = [round(b[0] - a[0], 3) for a, b in zip(records, records[1:])]
     assert max(cycle_gaps) <= 1.5 * INTERVAL, cycle_gaps
-    good = [r[1] <= max_lag for r in during]
+    good = [fit(r, max_lag) for r in during]
     crossings = sum(a != b for a, b in zip(good, good[1:]))
     assert crossings >= 8, during
     routable = [r[2] for r in during]
     changes = sum(a != b for a, b in zip(routable, routable[1:]))
     assert changes == 1 and routable[0] == 1 and routable[-1] == 0, during
-    # fall = 1: out on the first cycle above max_lag.
+    # fall = 1: out on the first unfit cycle (replay paused while behind).
     first_bad = good.index(False)
     assert routable[first_bad] == 0 and routable[first_bad - 1] == 1, during
     # The list's generation moved once for the oscillation and once for the return.
@@ -343,7 +356,7 @@ def test_replica_oscillating_around_max_lag_does_not_flap(pg, lagwatch_factory):
                 and records[i][2] == 1)
     streak = 0
     for r in reversed(records[:back + 1]):
-        if r[1] > max_lag:
+        if not fit(r, max_lag):
             break
         streak += 1
     assert streak == rise, records[back - rise - 1:back + 1]
@@ -360,8 +373,13 @@ def test_min_position_with_a_mariadb_gtid_token(mysql, lagwatch_factory):
     lw = lagwatch_factory(ROUTING.replace("max_lag_seconds = 2.0", "max_lag_seconds = 60.0") +
                           mysql.toml())
     wait_for("both replicas listed", lambda: members(lw) == [("db2", False), ("db3", False)], 15)
-    mysql.scenario("db3", "stop-sql")
+    # db3 applies 30 s late: listed (max_lag 60 s), but without the write for a while. (A
+    # stopped SQL thread would take it off the list: it could not catch up by itself.)
+    mysql.scenario("db3", "delay", "30")
     try:
+        # Setting the delay restarts db3's replica threads: wait until it is listed again.
+        wait_for("both replicas listed with db3 delayed",
+                 lambda: members(lw) == [("db2", False), ("db3", False)], 15)
         out = mysql.sql("db1", "INSERT INTO writes(payload) VALUES ('token'); "
                                "SELECT @@last_gtid, @@gtid_current_pos")
         last_gtid, current_pos = out.split("\t")
@@ -387,7 +405,7 @@ def test_min_position_with_a_mariadb_gtid_token(mysql, lagwatch_factory):
         assert int(re.search(r"(?:^|,)%s-\d+-(\d+)" % domain, db3[0]["gtid_position"]).group(1)) \
             < int(seq), db3
     finally:
-        mysql.scenario("db3", "start-sql")
+        mysql.scenario("db3", "delay", "0")
     wait_for("db3 has it too", lambda: listed(last_gtid)[0] == ["db2", "db3"], 15)
 
 

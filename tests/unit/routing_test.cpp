@@ -80,6 +80,25 @@ TEST(Routing, QualifiesOnlyReachableConnectedReplicasWithinMaxLag) {
   EXPECT_FALSE(qualifies(big, r));
 }
 
+TEST(Routing, ReplayStoppedBehindThePrimaryLeavesBeforeMaxLag) {
+  auto r = policy();
+  auto stopped = [](double lag, std::uint64_t bytes) {
+    auto n = replica("a", lag);
+    n.channels[0].applying = false;
+    n.channels[0].lag_bytes = bytes;
+    return n;
+  };
+  EXPECT_FALSE(qualifies(stopped(0.3, 4096), r)) << "falls further behind every second";
+  EXPECT_FALSE(qualifies(stopped(0.0, 4096), r)) << "behind by bytes, not yet by time";
+  EXPECT_TRUE(qualifies(stopped(0.0, 0), r)) << "stopped on an idle primary: data is current";
+  auto applying = stopped(0.3, 4096);
+  applying.channels[0].applying = true;
+  EXPECT_TRUE(qualifies(applying, r));
+  auto unknown = stopped(0.3, 4096);
+  unknown.channels[0].applying.reset();
+  EXPECT_TRUE(qualifies(unknown, r)) << "applying unknown: the lag threshold alone decides";
+}
+
 TEST(Routing, FirstSightListsQualifyingReplicasAtOnce) {
   std::map<std::string, RoutingMemory> memory;
   auto s = cluster({replica("pg2", 0.1), replica("pg3", 9.0)});
