@@ -329,6 +329,33 @@ def test_server_errors_are_retried_and_delivered_once(caught_up, lagwatch_factor
     assert counts(lw, "oncall") == {"success": 2, "retry": 3, "failure": 0}
 
 
+def test_a_receiver_that_is_down_is_retried_and_paged_once_it_is_back(
+        caught_up, lagwatch_factory, receivers, tmp_path):
+    """Connection refused is a network error: retried with backoff while the receiver is down,
+    delivered once when it listens again, and the resolve follows."""
+    pg = caught_up
+    slack, pd = receivers(), receivers()
+    pd.stop()  # its port now refuses connections
+    keys = Secrets(tmp_path, slack)
+    lw = lagwatch_factory(config(pg, tmp_path / "alerts.json", [pd_receiver(keys, pd)]))
+    pg.scenario("pg2", "pause")
+    try:
+        wait_for("two retries against the refused port",
+                 lambda: counts(lw, "oncall")["retry"] >= 2, FIRE_TIMEOUT)
+        assert posts(pd) == []
+        pd.start()
+        # Full jitter: the third retry comes within 0.5 s * 2^2 of the second.
+        wait_for("the trigger, once the receiver is back", lambda: delivered(pd), 10)
+    finally:
+        pg.scenario("pg2", "resume")
+    wait_for("the resolve", lambda: len(delivered(pd)) >= 2, RESOLVE_TIMEOUT)
+    assert events(pd) == [("trigger", DEDUP_KEY), ("resolve", DEDUP_KEY)], "delivered once"
+    got = counts(lw, "oncall")
+    assert got["success"] == 2 and got["failure"] == 0 and got["retry"] >= 2, got
+    assert "Connection refused" in lw.log_text() or "connection refused" in lw.log_text(), \
+        lw.log_text()[-2000:]
+
+
 def test_retry_after_is_honoured(caught_up, lagwatch_factory, receivers, tmp_path):
     pg = caught_up
     slack = receivers()
