@@ -21,6 +21,7 @@ import threading
 import time
 
 MAX_SKEW_SECONDS = 300  # a push signed further from our clock than this is refused (replay)
+UNANSWERED = 0  # Request.status of a request held by hang() until the receiver was stopped
 
 
 def read_secret(path):
@@ -69,7 +70,9 @@ class Request:
         self.headers = headers          # http.client.HTTPMessage: case-insensitive .get()
         self.body = body                # bytes
         self.client_port = client_port  # the same port on two requests: a reused connection
-        self.status = status            # what the receiver answered (or will, when hanging)
+        # What the receiver answered (or will, while hanging); UNANSWERED when it was stopped
+        # while holding the answer: the client never got one.
+        self.status = status
 
     @property
     def json(self):
@@ -120,9 +123,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         receiver = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, headers, reply, hang = receiver._answer(self, body)
-        if hang:
-            receiver._released.wait(hang)
+        request, headers, reply, hang = receiver._answer(self, body)
+        status = request.status
+        if hang and receiver._released.wait(hang):
+            request.status = UNANSWERED  # stopped while holding it: the client got nothing
+            self.close_connection = True
+            return
         reply = reply.encode()
         try:
             self.send_response(status)
@@ -194,6 +200,8 @@ class Receiver:
             self._script = [a if isinstance(a, tuple) else (a, {}) for a in answers]
 
     def hang(self, seconds):
+        """Holds every answer `seconds` (0: answer at once again). stop() releases the held
+        requests unanswered (status UNANSWERED) and closes their connections."""
         with self._lock:
             self._hang = seconds
 
@@ -221,10 +229,10 @@ class Receiver:
                 why = verify(self.secret, handler.headers, body)
                 if why:
                     status, reply = 401, why
-            self._requests.append(Request(time.time(), handler.command, handler.path,
-                                          handler.headers, body, handler.client_address[1],
-                                          status))
-            return status, headers, reply, self._hang
+            request = Request(time.time(), handler.command, handler.path, handler.headers, body,
+                              handler.client_address[1], status)
+            self._requests.append(request)
+            return request, headers, reply, self._hang
 
 
 def main():

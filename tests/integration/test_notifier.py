@@ -95,7 +95,7 @@ def posts(rx, path=None):
 
 
 def delivered(rx, path=None):
-    return [r for r in posts(rx, path) if r.status < 300]
+    return [r for r in posts(rx, path) if 200 <= r.status < 300]
 
 
 def events(pd):

@@ -235,7 +235,7 @@ def webhook_transitions(requests):
     dicts with arrived, key (dedup_key), status, starts_at, cluster, node, condition."""
     out = []
     for r in requests:
-        if r.method != "POST" or r.status >= 300:
+        if r.method != "POST" or not 200 <= r.status < 300:
             continue
         for a in r.json["alerts"]:
             labels = a["labels"]
@@ -246,12 +246,17 @@ def webhook_transitions(requests):
     return out
 
 
-def account(transitions):
+def account(transitions, outages=()):
     """Pairs each alert's firings with its resolves, per dedup key, in arrival order.
 
     Returns (firings, problems): firings are dicts (those of the transition, plus
     resolved_arrived, None while open); problems name every firing left open (a lost resolve),
-    every resolve of nothing (a lost trigger) and every firing repeated while open."""
+    every resolve of nothing (a lost trigger) and every firing repeated while open.
+
+    One exception: an alert that fired and resolved while the receiver could not be told
+    (`outages`: (start, end) wall-clock windows when it hung or was down) arrives as one
+    resolved alert whose startsAt is its firing, as lagwatch's webhook sends it; that counts
+    as its firing and its resolve, delivered together."""
     firings, problems, open_by_key = [], [], {}
     for t in transitions:
         key = t["key"]
@@ -265,7 +270,10 @@ def account(transitions):
             open_by_key[key] = f
         else:
             f = open_by_key.pop(key, None)
-            if f is None:
+            if f is None and any(start < t["arrived"] and end > t["starts_at"]
+                                 for start, end in outages):
+                firings.append(dict(t, status="firing", resolved_arrived=t["arrived"]))
+            elif f is None:
                 problems.append("%s: resolved at %.3f but no firing of it was received" % (
                     key, t["arrived"]))
             else:
@@ -552,3 +560,53 @@ class Clients:
             except OSError as e:
                 self._count("long polls abandoned", type(e).__name__)
             self._halt.wait(1.0)
+
+
+class ReceiverOutages(threading.Thread):
+    """Takes the alert receiver and the router through two outages while the flaps go on:
+    first they hang (accept, read, never answer) for a window, then they are released
+    unanswered and restarted; later they are down (connection refused) for a window. Each
+    window is (start, end) in seconds after `t0`. lagwatch must neither queue without bound
+    nor lose what changed meanwhile: once they answer again, the latest list and every alert
+    transition arrive (judged by the soak's other checks). `done` holds what happened, as
+    (what, began, ended) wall-clock times."""
+
+    def __init__(self, receivers, t0, hang, down):
+        super().__init__(daemon=True)
+        self.receivers, self.t0, self.hang, self.down = receivers, t0, hang, down
+        self.done, self.error = [], None
+        self._quit = threading.Event()
+
+    def _until(self, offset):
+        return not self._quit.wait(max(0.0, self.t0 + offset - time.time()))
+
+    def _restore(self):
+        for r in self.receivers:
+            r.hang(0)
+            r.stop()  # releases what is held, unanswered
+            r.start()
+
+    def run(self):
+        try:
+            for what, (start, end), begin in (("hung", self.hang, lambda r: r.hang(3600)),
+                                              ("down", self.down, lambda r: r.stop())):
+                if not self._until(start):
+                    return
+                began = time.time()
+                for r in self.receivers:
+                    begin(r)
+                ended = None
+                try:
+                    self._until(end)
+                finally:
+                    self._restore()
+                    ended = time.time()
+                    self.done.append((what, began, ended))
+        except Exception as e:  # reported by the soak as a failed check
+            self.error = "receiver outage: %r" % e
+
+    def stop(self):
+        """Ends any outage in force (the receivers answer again); idempotent."""
+        self._quit.set()
+        if self.is_alive():
+            self.join(30)

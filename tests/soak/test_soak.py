@@ -59,6 +59,16 @@ def test_a_lost_resolve_a_lost_trigger_and_a_double_firing_are_reported():
     assert any(p.startswith("c: firing again") for p in problems)
 
 
+def test_a_firing_missed_during_a_receiver_outage_may_arrive_with_its_resolve():
+    # b fired at 11 and resolved while the receiver was down (10-20): one resolved alert
+    # carrying its startsAt is its whole story. The same outside any outage is a lost trigger.
+    resolved_late = dict(firing("b", 11, "resolved"), arrived=21.0)
+    firings, problems = soak.account([resolved_late], outages=[(10.0, 20.0)])
+    assert problems == [] and len(firings) == 1 and firings[0]["resolved_arrived"] == 21.0
+    _, problems = soak.account([resolved_late], outages=[(30.0, 40.0)])
+    assert len(problems) == 1 and problems[0].startswith("b: resolved"), problems
+
+
 def flap(node, started, held, expect="node_down", cluster="orders"):
     f = soak.Flap(cluster, node, "stop", "start", expect, held)
     f.started, f.applied = started, started + 0.5
