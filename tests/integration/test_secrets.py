@@ -50,10 +50,10 @@ class EchoingReceiver(Receiver):
     credential comes back in the body of the answer, which lagwatch logs when refused."""
 
     def _answer(self, handler, body):
-        status, headers, reply, hang = super()._answer(handler, body)
-        if status >= 400:
+        request, headers, reply, hang = super()._answer(handler, body)
+        if request.status >= 400:
             reply = express_error_page(handler.command, handler.path)
-        return status, headers, reply, hang
+        return request, headers, reply, hang
 
 
 class Token(str):
