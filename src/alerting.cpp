@@ -281,7 +281,7 @@ bool inhibits(const AlertKey& source, const AlertKey& target) {
 }
 
 bool settled(const Alert::Delivery& d) {
-  return d.told == Told::resolved || (d.told == Told::nothing && !d.due);
+  return d.owed.empty() && (d.told == Told::resolved || (d.told == Told::nothing && !d.due));
 }
 
 const char* told_name(Told told) {
@@ -380,6 +380,18 @@ void AlertBook::resolve(Alert& alert, WallTime now) {
   alert.saved_facts = alert.facts;
 }
 
+void AlertBook::owe(Alert::Delivery& d, const Alert& ended, bool told_firing) {
+  d.owed.push_back({*ended.firing_since, *ended.resolved_at, ended.saved_facts, told_firing});
+  if (d.owed.size() <= kMaxOwedEpisodes) return;
+  // One firing from the start of the oldest to the end of the next: the receiver does not
+  // hear that it resolved and fired again in between, and hears of all the rest.
+  Alert::Episode& merged = d.owed[1];
+  merged.firing_since = d.owed[0].firing_since;
+  merged.told_firing = d.owed[0].told_firing;
+  d.owed.erase(d.owed.begin());
+  ++merged_episodes_;
+}
+
 void AlertBook::evaluate(const ClusterObservations& observations, WallTime now) {
   std::set<AlertKey> seen;
   for (const Observation& o : observations.active) {
@@ -394,13 +406,18 @@ void AlertBook::evaluate(const ClusterObservations& observations, WallTime now) 
     if (!a.active_since) a.active_since = now;
     a.clear_since.reset();
     if (!a.firing() && now - *a.active_since >= for_duration(o.key.condition)) {
-      // A new firing. Receivers still told of the previous one (its resolve not delivered)
-      // simply go on knowing it fires; the others hear of it after group_wait.
+      // A new firing, which every receiver hears of after group_wait. One that has not yet
+      // heard the previous firing's end (or of it at all) is owed that first.
+      if (a.firing_since && a.resolved_at)
+        for (auto& [name, d] : a.receivers)
+          if (d.due && d.told != Told::resolved) owe(d, a, d.told == Told::firing);
+      for (auto& [name, d] : a.receivers) {
+        d.due = false;
+        d.told = Told::nothing;
+      }
       a.firing_since = now;
       a.resolved_at.reset();
       a.saved_facts = a.facts;
-      for (auto& [name, d] : a.receivers)
-        if (d.told != Told::firing) d.due = false;
     }
   }
 
@@ -485,8 +502,16 @@ std::vector<Work> AlertBook::pending(const std::string& receiver, WallTime now) 
   if (r == nullptr) return work;
   for (const auto& [key, a] : alerts_) {
     const auto it = a.receivers.find(receiver);
-    if (it == a.receivers.end() || !it->second.due) continue;
+    if (it == a.receivers.end()) continue;
     const Alert::Delivery& d = it->second;
+    for (const Alert::Episode& e : d.owed) {
+      Work w{WorkKind::resolve, e.told_firing, a, true};
+      w.alert.firing_since = e.firing_since;
+      w.alert.resolved_at = e.resolved_at;
+      w.alert.facts = w.alert.saved_facts = e.facts;
+      work.push_back(std::move(w));
+    }
+    if (!d.due) continue;
     if (a.firing()) {
       if (d.told != Told::firing)
         work.push_back(Work{WorkKind::trigger, false, a});
@@ -516,6 +541,21 @@ std::optional<WallTime> AlertBook::next_repeat(const std::string& receiver) cons
 
 void AlertBook::told(const std::string& receiver, const Work& work, Told told, WallTime now) {
   auto it = alerts_.find(work.alert.key);
+  if (work.owed_episode) {
+    // An alert with an owed episode is not dropped, and only told() takes episodes away.
+    if (it == alerts_.end()) return;
+    auto& owed = it->second.receivers[receiver].owed;
+    const auto e = std::find_if(owed.begin(), owed.end(), [&](const Alert::Episode& e) {
+      return e.firing_since == work.alert.firing_since;
+    });
+    if (e == owed.end()) return;  // merged into an earlier one meanwhile: that one is owed
+    if (told == Told::firing)
+      e->told_firing = true;  // PagerDuty was triggered with it: the resolve comes next
+    else
+      owed.erase(e);
+    collect_garbage();
+    return;
+  }
   if (it == alerts_.end()) {
     // Settled and dropped while this was in flight; a firing it now believes in must still
     // be resolved, so bring the alert back as a resolve owed to this receiver.
@@ -541,11 +581,19 @@ nlohmann::json AlertBook::save() const {
   for (const auto& [key, a] : alerts_) {
     if (!a.firing_since) continue;  // pending: starts over after a restart
     nlohmann::json receivers = nlohmann::json::object();
-    for (const auto& [name, d] : a.receivers)
+    for (const auto& [name, d] : a.receivers) {
+      nlohmann::json owed = nlohmann::json::array();
+      for (const Alert::Episode& e : d.owed)
+        owed.push_back({{"firing_since", iso8601(e.firing_since)},
+                        {"resolved_at", iso8601(e.resolved_at)},
+                        {"facts", facts_json(e.facts)},
+                        {"told_firing", e.told_firing}});
       receivers[name] = {{"due", d.due},
                          {"told", told_name(d.told)},
                          {"told_at", d.told == Told::nothing ? nlohmann::json(nullptr)
-                                                             : nlohmann::json(iso8601(d.told_at))}};
+                                                             : nlohmann::json(iso8601(d.told_at))},
+                         {"owed", std::move(owed)}};
+    }
     alerts.push_back({{"dedup_key", dedup_key(key)},
                       {"condition", condition_info(key.condition).name},
                       {"cluster", key.cluster},
@@ -586,6 +634,10 @@ void AlertBook::restore(const nlohmann::json& state) {
         d.due = r.at("due").get<bool>();
         d.told = parse_told(r.at("told").get<std::string>());
         if (d.told != Told::nothing) d.told_at = parse_time(r.at("told_at"), "told_at");
+        for (const auto& e : r.value("owed", nlohmann::json::array()))
+          d.owed.push_back({parse_time(e.at("firing_since"), "firing_since"),
+                            parse_time(e.at("resolved_at"), "resolved_at"),
+                            facts_from(e.at("facts")), e.at("told_firing").get<bool>()});
         a.receivers[name] = d;
       }
       const AlertKey key = a.key;

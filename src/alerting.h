@@ -119,10 +119,22 @@ struct Alert {
   AlertFacts facts;                      // latest
   AlertFacts saved_facts;  // as of the last firing/resolving: what the state file keeps
 
+  // A firing that is over, kept for a receiver that has not heard its end: it was due to hear
+  // of it, the alert resolved and fired again before the resolve could be delivered (the
+  // receiver hung or was down), so it is told of this one's end before of the new firing.
+  struct Episode {
+    WallTime firing_since{};
+    WallTime resolved_at{};
+    AlertFacts facts;
+    bool told_firing = false;  // the receiver heard it fire
+  };
   struct Delivery {
     bool due = false;  // this receiver is to hear of the current (or last) firing
     Told told = Told::nothing;
     WallTime told_at{};  // when it was last told (repeat_interval counts from here)
+    // Earlier firings whose end it still owes this receiver, oldest first; at most
+    // kMaxOwedEpisodes (past that, the two oldest are merged into one).
+    std::vector<Episode> owed;
   };
   std::map<std::string, Delivery> receivers;  // by receiver name
 
@@ -139,8 +151,13 @@ enum class WorkKind {
 struct Work {
   WorkKind kind = WorkKind::trigger;
   bool told_firing = true;  // resolve only: the receiver was told it fired
-  Alert alert;              // a copy as of when the work was taken
+  Alert alert;  // a copy as of when the work was taken; for an owed episode, as of its end
+  bool owed_episode = false;  // the resolve of an earlier firing (Alert::Delivery::owed)
 };
+
+// How many ended firings of one alert a receiver that cannot be reached is owed at most, so
+// an alert flapping through a long outage holds bounded memory.
+inline constexpr std::size_t kMaxOwedEpisodes = 16;
 
 // Every alert of every cluster, and what each receiver has been told. Not thread-safe.
 //
@@ -156,7 +173,8 @@ struct Work {
 // split_brain silences every per-node alert of its cluster; a firing no_primary silences the
 // cluster's replica_disconnected alerts; a firing lag_critical silences the lag_warning of the
 // same replica stream. Inhibited alerts are neither triggered nor repeated, but a resolve owed
-// is still sent.
+// is still sent. Every firing a receiver was due to hear of reaches it, with its end, also
+// when the alert fires again before that end was delivered (Alert::Delivery::owed).
 class AlertBook {
  public:
   AlertBook(AlertTimers timers, std::vector<ReceiverRoute> routes);
@@ -179,6 +197,9 @@ class AlertBook {
   void told(const std::string& receiver, const Work& work, Told told, WallTime now);
 
   const std::map<AlertKey, Alert>& alerts() const { return alerts_; }
+  // How many times two owed episodes were merged into one since the start (a receiver out
+  // through more than kMaxOwedEpisodes firings of one alert): transitions it will not hear.
+  std::uint64_t merged_episodes() const { return merged_episodes_; }
 
   // The state file's contents (docs/alerting.md): firing alerts and resolves still owed, with
   // what each receiver was told. No pending alerts, no secrets: receivers by name.
@@ -194,11 +215,14 @@ class AlertBook {
   const ReceiverRoute* route(const std::string& name) const;
   void update_inhibition(const std::string& cluster);
   void resolve(Alert& alert, WallTime now);
+  // Keeps `ended`'s last firing, which `d`'s receiver has not heard the end of.
+  void owe(Alert::Delivery& d, const Alert& ended, bool told_firing);
   void collect_garbage();
 
   AlertTimers timers_;
   std::vector<ReceiverRoute> routes_;
   std::map<AlertKey, Alert> alerts_;
+  std::uint64_t merged_episodes_ = 0;
 };
 
 }  // namespace lagwatch

@@ -323,6 +323,7 @@ void Notifier::evaluate_loop() {
       std::map<AlertKey, WallTime> was_firing;
       for (const auto& [key, a] : book_.alerts())
         if (key.cluster == cluster && a.firing()) was_firing[key] = *a.firing_since;
+      const std::uint64_t merged_episodes = book_.merged_episodes();
       book_.evaluate(*snapshot, clock_.now());
       for (const auto& [key, a] : book_.alerts()) {
         if (key.cluster != cluster || !a.firing()) continue;
@@ -335,6 +336,12 @@ void Notifier::evaluate_loop() {
       }
       for (const auto& [key, since] : was_firing)
         log_info("alert resolved", {{"dedup_key", dedup_key(key)}});
+      if (book_.merged_episodes() != merged_episodes) {
+        log_warn("a receiver that cannot be reached missed an alert resolving and firing again",
+                 {{"cluster", cluster},
+                  {"merged", book_.merged_episodes() - merged_episodes},
+                  {"max_owed_per_alert", kMaxOwedEpisodes}});
+      }
     }
     const auto state = snapshot_state();
     lock.unlock();

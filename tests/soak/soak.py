@@ -300,18 +300,15 @@ def logged_firings(log_text):
 
 def undelivered(logged, firings, must_after):
     """Firings lagwatch logged that lasted at least `must_after` seconds (group_wait plus a
-    cycle and slack: long enough that the receiver must have been told) but whose firing the
-    receiver never got, neither as a trigger starting then nor as an earlier firing of the same
-    key still open then (the notifier folds a re-fire into a firing it has not resolved yet)."""
+    cycle and slack: long enough that the receiver must have been told) but that the receiver
+    never got as a firing of their own (startsAt within a second of the logged time). A firing
+    folded into an earlier one of the same key, which the receiver never heard resolve, is
+    undelivered too: the receiver missed a resolve and a trigger."""
     missing = []
     for key, fired, resolved in logged:
         if resolved is not None and resolved - fired < must_after:
             continue
-        got = [f for f in firings if f["key"] == key and (
-            abs(f["starts_at"] - fired) < 1.0 or
-            (f["starts_at"] <= fired and (f["resolved_arrived"] is None or
-                                          f["resolved_arrived"] >= fired)))]
-        if not got:
+        if not any(f["key"] == key and abs(f["starts_at"] - fired) < 1.0 for f in firings):
             missing.append((key, fired, resolved))
     return missing
 

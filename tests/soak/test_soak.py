@@ -100,3 +100,21 @@ def test_a_logged_firing_the_receiver_never_got_is_undelivered():
     firings, _ = soak.account([firing("k1", t10), firing("k1", t10, "resolved")])
     # k2 lasted 0.5 s: within group_wait, nobody is told. k3 is still firing: it must be told.
     assert [k for k, _, _ in soak.undelivered(logged, firings, 3.5)] == ["k3"]
+
+
+def test_a_firing_folded_into_an_earlier_one_of_the_same_alert_is_undelivered():
+    # k1 fired at 10, resolved at 20 and fired again at 30; the receiver heard only the first
+    # firing, open until 40: it never heard the resolve at 20 nor the trigger at 30.
+    log = "\n".join([
+        'ts=2026-01-01T00:00:10.000Z level=info msg="alert firing" dedup_key=k1 severity=x',
+        'ts=2026-01-01T00:00:20.000Z level=info msg="alert resolved" dedup_key=k1',
+        'ts=2026-01-01T00:00:30.000Z level=info msg="alert firing" dedup_key=k1 severity=x',
+        'ts=2026-01-01T00:00:40.000Z level=info msg="alert resolved" dedup_key=k1'])
+    logged = soak.logged_firings(log)
+    t10, t30 = logged[0][1], logged[1][1]
+    resolved_late = dict(firing("k1", t10, "resolved"), arrived=t10 + 31)
+    folded, _ = soak.account([firing("k1", t10), resolved_late])
+    assert soak.undelivered(logged, folded, 3.5) == [logged[1]]
+    both, problems = soak.account([firing("k1", t10), firing("k1", t10, "resolved"),
+                                   firing("k1", t30), firing("k1", t30, "resolved")])
+    assert problems == [] and soak.undelivered(logged, both, 3.5) == []

@@ -441,18 +441,82 @@ TEST(AlertBook, ResolvedBeforeTheTriggerWasDeliveredStillOwesTheResolve) {
   EXPECT_TRUE(h.book.alerts().empty());
 }
 
-TEST(AlertBook, NewFiringWhileTheReceiverStillBelievesTheOldOneIsNotTriggeredAgain) {
+TEST(AlertBook, NewFiringBeforeTheOldOnesResolveWasDeliveredSendsThatResolveFirst) {
   Harness h(timers(0s));
   h.feed(kCritical());
   h.hold(kCritical(), 30s);
   h.deliver();
+  const WallTime first_fired = *h.alert(Condition::lag_critical)->firing_since;
   h.clock.advance(1s);
   h.feed(kHealthy());
+  const WallTime first_resolved = h.clock.now();
   EXPECT_EQ(h.work(), Pending{"resolve lagwatch:orders:pg2:lag_critical"});
   // The resolve does not get through, and the lag comes back for longer than `for`.
   h.hold(kCritical(), 31s);
-  EXPECT_TRUE(h.alert(Condition::lag_critical)->firing());
-  EXPECT_EQ(h.work(), Pending{}) << "the receiver never heard it stopped";
+  ASSERT_TRUE(h.alert(Condition::lag_critical)->firing());
+  EXPECT_EQ(h.work(), (Pending{"resolve lagwatch:orders:pg2:lag_critical",
+                               "trigger lagwatch:orders:pg2:lag_critical"}))
+      << "the receiver hears the first firing end, then the second begin";
+  const auto work = h.book.pending("pd", h.clock.now());
+  EXPECT_TRUE(work[0].owed_episode);
+  EXPECT_EQ(work[0].alert.firing_since, first_fired);
+  EXPECT_EQ(work[0].alert.resolved_at, first_resolved);
+  EXPECT_EQ(work[0].alert.facts.lag_seconds, 9.0);
+  EXPECT_FALSE(work[1].owed_episode);
+  EXPECT_GT(work[1].alert.firing_since, first_resolved);
+  h.deliver();
+  EXPECT_EQ(h.work(), Pending{});
+  h.clock.advance(1s);
+  h.feed(kHealthy());
+  EXPECT_EQ(h.work(), Pending{"resolve lagwatch:orders:pg2:lag_critical"});
+  h.deliver();
+  EXPECT_TRUE(h.book.alerts().empty());
+}
+
+TEST(AlertBook, FiringThatNeverReachedTheReceiverIsReportedAlsoWhenItFiresAgain) {
+  Harness h(timers(0s));
+  h.feed(kCritical());
+  h.hold(kCritical(), 30s);
+  EXPECT_EQ(h.work(), Pending{"trigger lagwatch:orders:pg2:lag_critical"});
+  // The receiver is down through a firing, its end and the next firing.
+  h.clock.advance(1s);
+  h.feed(kHealthy());
+  h.hold(kCritical(), 31s);
+  EXPECT_EQ(h.work(), (Pending{"resolve-unsent lagwatch:orders:pg2:lag_critical",
+                               "trigger lagwatch:orders:pg2:lag_critical"}));
+  // PagerDuty takes one event at a time, the first first: the missed firing is triggered,
+  // then resolved, and only then is the new one triggered.
+  auto pd = [&] {
+    const auto w = h.book.pending("pd", h.clock.now()).front();
+    const bool trigger = w.kind != WorkKind::resolve || !w.told_firing;
+    h.book.told("pd", w, trigger ? Told::firing : Told::resolved, h.clock.now());
+  };
+  pd();
+  EXPECT_EQ(h.work(), (Pending{"resolve lagwatch:orders:pg2:lag_critical",
+                               "trigger lagwatch:orders:pg2:lag_critical"}));
+  pd();
+  EXPECT_EQ(h.work(), Pending{"trigger lagwatch:orders:pg2:lag_critical"});
+  pd();
+  EXPECT_EQ(h.work(), Pending{});
+}
+
+TEST(AlertBook, AlertFlappingThroughALongOutageIsOwedAtMostABoundedNumberOfFirings) {
+  Harness h(timers(0s));
+  const int firings = static_cast<int>(kMaxOwedEpisodes) + 5;
+  for (int i = 0; i < firings; ++i) {
+    h.hold(kCritical(), 31s);
+    h.clock.advance(1s);
+    h.feed(kHealthy());
+  }
+  const auto work = h.book.pending("pd", h.clock.now());
+  // The last firing's resolve, and the earlier firings' up to the bound.
+  ASSERT_EQ(work.size(), kMaxOwedEpisodes + 1);
+  EXPECT_EQ(h.book.merged_episodes(), static_cast<std::uint64_t>(firings - 1) - kMaxOwedEpisodes);
+  EXPECT_EQ(work.front().alert.firing_since, t0() + 31s) << "the first firing's start is kept";
+  for (std::size_t i = 1; i < work.size(); ++i)
+    EXPECT_GT(work[i].alert.firing_since, work[i - 1].alert.resolved_at) << "in order";
+  h.deliver();
+  EXPECT_TRUE(h.book.alerts().empty());
 }
 
 TEST(AlertBook, UndecidedLagAfterARestartNeitherResolvesNorRepages) {
@@ -598,11 +662,14 @@ TEST(AlertState, SavesFiringAlertsAndWhatEachReceiverWasTold) {
   EXPECT_EQ(a["firing_since"], "2026-11-24T20:00:30.000Z");
   EXPECT_EQ(a["resolved_at"], nullptr);
   EXPECT_EQ(a["facts"]["lag_seconds"], 9.0);
-  EXPECT_EQ(
-      a["receivers"]["pd"],
-      (nlohmann::json{{"due", true}, {"told", "firing"}, {"told_at", "2026-11-24T20:00:30.000Z"}}));
-  EXPECT_EQ(a["receivers"]["chat"],
-            (nlohmann::json{{"due", true}, {"told", "nothing"}, {"told_at", nullptr}}));
+  EXPECT_EQ(a["receivers"]["pd"], (nlohmann::json{{"due", true},
+                                                  {"told", "firing"},
+                                                  {"told_at", "2026-11-24T20:00:30.000Z"},
+                                                  {"owed", nlohmann::json::array()}}));
+  EXPECT_EQ(a["receivers"]["chat"], (nlohmann::json{{"due", true},
+                                                    {"told", "nothing"},
+                                                    {"told_at", nullptr},
+                                                    {"owed", nlohmann::json::array()}}));
   EXPECT_EQ(state.dump().find("http"), std::string::npos) << "no URLs in the state";
 }
 
@@ -627,6 +694,26 @@ TEST(AlertState, RoundTripNeitherResendsNorForgetsTheResolve) {
   after.clock.advance(1s);
   after.feed(kHealthy());
   EXPECT_EQ(after.work(), Pending{"resolve lagwatch:orders:pg2:lag_critical"});
+}
+
+TEST(AlertState, OwedFiringsSurviveARestart) {
+  Harness before(timers(0s));
+  before.hold(kCritical(), 31s);
+  before.deliver();
+  before.clock.advance(1s);
+  before.feed(kHealthy());
+  before.hold(kCritical(), 31s);  // fires again before its resolve was delivered
+  const nlohmann::json saved = before.book.save();
+  ASSERT_EQ(saved["alerts"][0]["receivers"]["pd"]["owed"].size(), 1u) << saved.dump(2);
+  EXPECT_EQ(saved["alerts"][0]["receivers"]["pd"]["owed"][0]["told_firing"], true);
+
+  Harness after(timers(0s));
+  after.clock.set(before.clock.now() + 5s);
+  after.book.restore(nlohmann::json::parse(saved.dump()));
+  EXPECT_EQ(after.book.save(), saved) << "restore(save()) is the identity";
+  after.feed(kCritical());
+  EXPECT_EQ(after.work(), (Pending{"resolve lagwatch:orders:pg2:lag_critical",
+                                   "trigger lagwatch:orders:pg2:lag_critical"}));
 }
 
 TEST(AlertState, RestoredAlertWhoseConditionIsGoneResolvesAtTheFirstEvaluation) {
