@@ -35,12 +35,15 @@ nlohmann::json optional_json(const std::optional<T>& v) {
 // which need not be UTF-8: invalid bytes become U+FFFD rather than a throw, which would turn
 // a 400 or 404 into a 500 (found by tests/fuzz/api_query_fuzz).
 HttpResponse json_response(int status, const nlohmann::json& body) {
-  return {status, "application/json", {},
-          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+  return {status,
+          "application/json",
+          {},
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+          {}};
 }
 
 HttpResponse text_response(int status, std::string body) {
-  return {status, "text/plain; charset=utf-8", {}, std::move(body)};
+  return {status, "text/plain; charset=utf-8", {}, std::move(body), {}};
 }
 
 HttpResponse bad_parameter(const std::string& name, const std::string& why) {
@@ -170,8 +173,10 @@ void Api::handle(const HttpRequest& req, Responder respond) const {
   const auto& path = req.path;
   bool read = req.method == "GET" || req.method == "HEAD";
   if (path == "/metrics" && read) {
-    respond({200, "text/plain; version=0.0.4; charset=utf-8", {},
-             metrics_.serialize(options_.extra_collectables)});
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.shared_body = metrics_.pieces(options_.extra_collectables);
+    respond(std::move(response));
   } else if (path == "/-/healthy" && read) {
     respond(text_response(200, "lagwatch is healthy.\n"));
   } else if (path == "/-/ready" && read) {
@@ -198,7 +203,7 @@ void Api::handle(const HttpRequest& req, Responder respond) const {
       return node_health(req, parts[3], parts[5], parts[6] == "primary", std::move(respond));
     respond(json_response(404, {{"error", "no such endpoint: " + path}}));
   } else if (path == "/" && read) {
-    respond({200, "text/html; charset=utf-8", {}, render_status_page(store_.all())});
+    respond({200, "text/html; charset=utf-8", {}, render_status_page(store_.all()), {}});
   } else if (path == "/metrics" || path == "/-/healthy" || path == "/-/ready" ||
              path == "/-/reload" || path == "/api/v1/clusters" || path == "/") {
     respond(json_response(405, {{"error", "method " + req.method + " is not allowed on " + path}}));

@@ -53,6 +53,44 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // idle timeout, since a half-done handshake is never a legitimate long wait.
 constexpr std::chrono::seconds kHandshakeTimeout{10};
 
+// A Beast body of shared, immutable strings, written in order as one gather list: a
+// response's pieces go out without being joined into one buffer first.
+struct SharedPiecesBody {
+  using value_type = std::vector<std::shared_ptr<const std::string>>;
+
+  static std::uint64_t size(const value_type& pieces) {
+    std::uint64_t n = 0;
+    for (const auto& p : pieces) n += p->size();
+    return n;
+  }
+
+  class writer {
+   public:
+    using const_buffers_type = std::vector<net::const_buffer>;
+
+    template <bool isRequest, class Fields>
+    writer(const http::header<isRequest, Fields>&, const value_type& pieces) : pieces_(pieces) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      if (sent_) return boost::none;
+      sent_ = true;
+      const_buffers_type buffers;
+      buffers.reserve(pieces_.size());
+      for (const auto& p : pieces_)
+        if (!p->empty()) buffers.emplace_back(p->data(), p->size());
+      if (buffers.empty()) return boost::none;
+      return std::make_pair(std::move(buffers), false);
+    }
+
+   private:
+    const value_type& pieces_;
+    bool sent_ = false;
+  };
+};
+
 // Percent-decoding is libcurl's (one way to do a thing); the handle argument is ignored
 // since curl 7.82.
 std::string percent_decode(std::string_view text) {
@@ -414,8 +452,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // 1xx, 204 and 304 have no body and so no Content-Length. A HEAD response announces the
     // length the body would have but sends none.
     if (status >= 200 && status != 204 && status != 304) {
-      response_.content_length(response.body.size());
-      if (!head_) response_.body() = std::move(response.body);
+      auto& pieces = response_.body();
+      if (!response.body.empty())
+        pieces.push_back(std::make_shared<const std::string>(std::move(response.body)));
+      for (auto& p : response.shared_body)
+        if (p) pieces.push_back(std::move(p));
+      response_.content_length(SharedPiecesBody::size(pieces));
+      if (head_) pieces.clear();
     }
     response_.keep_alive(keep_alive);
     transport().expires_after(core_->options.idle_timeout);  // a client that does not read
@@ -463,7 +506,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   const net::any_io_executor executor_;  // the strand all of this session runs on
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  http::response<SharedPiecesBody> response_;
   std::shared_ptr<ResponderState> pending_;  // the request awaiting its response, if any
   std::uint64_t request_count_ = 0;
   unsigned version_ = 11;

@@ -260,11 +260,12 @@ void MetricsText::on_publish(const std::shared_ptr<const ClusterSnapshot>& snaps
   rendered_[snapshot->name] = std::move(rendered);
 }
 
-std::string MetricsText::serialize(const std::vector<const prometheus::Collectable*>& extra) const {
-  static const std::string build_info = [] {
+std::vector<std::shared_ptr<const std::string>> MetricsText::pieces(
+    const std::vector<const prometheus::Collectable*>& extra) const {
+  static const auto build_info = [] {
     FamilySet f;
     render_build_info(f);
-    return to_text(f.take());
+    return std::make_shared<const std::string>(to_text(f.take()));
   }();
   std::vector<std::shared_ptr<const Rendered>> clusters;
   {
@@ -280,33 +281,40 @@ std::string MetricsText::serialize(const std::vector<const prometheus::Collectab
     rendered_ = std::move(current);  // clusters a reload removed are dropped
   }
   // Families in order of first appearance, each one's samples contiguous under one header,
-  // as the text format requires: the order render_metrics gives.
-  std::vector<const Family*> order;
-  std::map<std::string_view, std::vector<const Family*>> by_name;
-  std::size_t size = build_info.size();
+  // as the text format requires: the order render_metrics gives. Each piece shares
+  // ownership of its cluster's rendering (aliasing shared_ptr), so no text is copied.
+  std::vector<std::pair<std::string_view, std::vector<std::shared_ptr<const std::string>>>>
+      families;
+  std::map<std::string_view, std::size_t> index;
+  std::size_t count = 1;
   for (const auto& c : clusters)
     for (const auto& family : c->families) {
-      auto& parts = by_name[family.name];
-      if (parts.empty()) {
-        order.push_back(&family);
-        size += family.header.size();
+      auto [it, first] = index.try_emplace(family.name, families.size());
+      if (first) {
+        families.emplace_back(family.name,
+                              std::vector<std::shared_ptr<const std::string>>{{c, &family.header}});
+        ++count;
       }
-      parts.push_back(&family);
-      size += family.samples.size();
+      families[it->second].second.emplace_back(c, &family.samples);
+      ++count;
     }
-  std::string out;
-  out.reserve(size);
-  out += build_info;
-  for (const auto* first : order) {
-    out += first->header;
-    for (const auto* part : by_name[first->name]) out += part->samples;
-  }
+  std::vector<std::shared_ptr<const std::string>> out;
+  out.reserve(count + 1);
+  out.push_back(build_info);
+  for (auto& [name, parts] : families)
+    for (auto& p : parts) out.push_back(std::move(p));
   std::vector<MetricFamily> more;
   for (const auto* c : extra) {
-    auto families = c->Collect();
-    std::move(families.begin(), families.end(), std::back_inserter(more));
+    auto collected = c->Collect();
+    std::move(collected.begin(), collected.end(), std::back_inserter(more));
   }
-  out += to_text(more);
+  out.push_back(std::make_shared<const std::string>(to_text(more)));
+  return out;
+}
+
+std::string MetricsText::serialize(const std::vector<const prometheus::Collectable*>& extra) const {
+  std::string out;
+  for (const auto& p : pieces(extra)) out += *p;
   return out;
 }
 

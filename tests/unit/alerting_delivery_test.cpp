@@ -143,9 +143,11 @@ TEST(NotifierStart, KeepsWhatWasToldAndForgetsRemovedReceivers) {
   ASSERT_EQ(state["alerts"].size(), 1u) << state.dump(2);
   EXPECT_EQ(state["alerts"][0]["resolved_at"], nullptr) << "still firing until a snapshot says";
   EXPECT_EQ(state["alerts"][0]["receivers"],
-            (nlohmann::json{
-                {"oncall",
-                 {{"due", true}, {"told", "firing"}, {"told_at", "2026-11-24T20:00:30.000Z"}}}}));
+            (nlohmann::json{{"oncall",
+                             {{"due", true},
+                              {"told", "firing"},
+                              {"told_at", "2026-11-24T20:00:30.000Z"},
+                              {"owed", nlohmann::json::array()}}}}));
 }
 
 TEST(NotifierStart, ResolvesAlertsOfNodesNoLongerConfigured) {

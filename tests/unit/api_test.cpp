@@ -43,7 +43,11 @@ class ApiTest : public ::testing::Test {
     std::optional<HttpResponse> answer;
     api_.handle(request, [&](HttpResponse r) { answer = std::move(r); });
     EXPECT_TRUE(answer) << "no answer to " << path;
-    return answer.value_or(HttpResponse{0, "", {}, ""});
+    if (!answer) return HttpResponse{0, "", {}, "", {}};
+    // The body as the server sends it: `body`, then the shared pieces.
+    for (const auto& piece : answer->shared_body) answer->body += *piece;
+    answer->shared_body.clear();
+    return *answer;
   }
 
   SnapshotStore store_;

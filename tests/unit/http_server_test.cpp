@@ -384,6 +384,32 @@ TEST(HttpServer, head_request_gets_headers_without_body) {
   EXPECT_EQ(got.find("\r\n\r\n") + 4, got.size()) << "HEAD response carried a body: " << got;
 }
 
+TEST(HttpServer, shared_pieces_follow_the_body_in_order_and_head_sends_none) {
+  // Pieces big enough that the socket takes them in several writes.
+  const auto big = std::make_shared<const std::string>(300 * 1024, 'b');
+  HttpServer server(local_options(), [&](const HttpRequest&, Responder respond) {
+    HttpResponse response = text("a");
+    response.shared_body = {big, std::make_shared<const std::string>(), nullptr,
+                            std::make_shared<const std::string>("c"), big};
+    respond(std::move(response));
+  });
+  server.start();
+  const std::string expected = "a" + *big + "c" + *big;
+
+  Fetched got = fetch(url(server, "/x"));
+  EXPECT_EQ(got.status, 200);
+  EXPECT_TRUE(got.body == expected) << "got " << got.body.size() << " bytes";
+
+  RawClient client(server.port());
+  ASSERT_TRUE(client.send("HEAD /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(client.read_until_closed(kGenerous));
+  const std::string& head = client.received();
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(expected.size()) + "\r\n"),
+            std::string::npos)
+      << head;
+  EXPECT_EQ(head.find("\r\n\r\n") + 4, head.size()) << "HEAD response carried a body";
+}
+
 TEST(HttpServer, pipelined_requests_are_answered_in_order_one_at_a_time) {
   ParkedResponders parked;
   std::atomic<int> handled{0};
