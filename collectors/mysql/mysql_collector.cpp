@@ -1,5 +1,5 @@
-// MySQL/MariaDB collector: the DSN, the connection and the three statements of a cycle
-// (see mysql_collector.h; the row conversions are in mysql_status.cpp).
+// MySQL/MariaDB collector: the DSN, the connection and the statements of a cycle (see
+// mysql_collector.h; the row conversions are in mysql_status.cpp).
 #include "mysql/mysql_collector.h"
 
 #include "heartbeat.h"
@@ -24,6 +24,9 @@ constexpr unsigned kUnknownSystemVariable = 1193;  // ER_UNKNOWN_SYSTEM_VARIABLE
 constexpr unsigned kParseError = 1064;             // ER_PARSE_ERROR
 constexpr unsigned kNoBinaryLogging = 1381;        // ER_NO_BINARY_LOGGING
 constexpr unsigned kTlsError = 2026;               // CR_SSL_CONNECTION_ERROR
+
+constexpr const char* kShowMasterStatus = "SHOW MASTER STATUS";
+constexpr const char* kShowBinaryLogStatus = "SHOW BINARY LOG STATUS";
 
 // Statement 1. The flavour decides the variable names: MariaDB has no super_read_only and
 // calls its GTID position gtid_current_pos.
@@ -253,6 +256,7 @@ class MysqlCollector final : public Collector {
     sample.role = role.role;
     sample.writable = role.writable;
     if (role.role == Role::replica) {
+      binary_logs_.clear();  // a list from before a demotion must not outlive it
       sample.channels = std::move(channels);
       // 3. The heartbeat, when the cluster has one; a missing table or grant costs only it.
       if (heartbeat_) {
@@ -273,19 +277,44 @@ class MysqlCollector final : public Collector {
       return;
     }
 
-    // 3. A primary's binlogs. SHOW BINARY LOGS, not SHOW MASTER STATUS: the newest file's
-    // File_size is the server's current write position (its File:Position exactly; proven
-    // live in test_mysql.py), and the other sizes measure lag across files, so one statement
-    // does for two and a cycle stays at three. It is also spelled the same on MySQL 8.4,
-    // where SHOW MASTER STATUS is gone (renamed SHOW BINARY LOG STATUS).
+    // 3. A primary's current binlog position, every cycle: SHOW MASTER STATUS (SHOW BINARY LOG
+    // STATUS on MySQL 8.2+; 8.4 removed the old name). 4. SHOW BINARY LOGS, for the file sizes
+    // that lag across files needs, only when they may have changed (MysqlBinaryLogList): a
+    // closed file never changes, so after the first cycle only a rotation (a new current file)
+    // or a list a minute old calls for it. A primary's cycle is thus three statements, four
+    // after a rotation, rather than a listing of every binlog file (thousands on a busy
+    // primary, each one's size read under the index lock) every second.
     try {
-      auto logs = parse_binary_logs(run("SHOW BINARY LOGS", "SHOW BINARY LOGS"));
-      sample.segments = std::move(logs.segments);
-      sample.current_position = std::move(logs.current_position);
+      auto current = parse_binlog_status(run_binlog_status(version));
+      if (!current) {  // binary logging is off (an empty answer)
+        binary_logs_.clear();
+        return;
+      }
+      if (binary_logs_.needs_listing(*current, sample.sampled_at))
+        binary_logs_.update(run("SHOW BINARY LOGS", "SHOW BINARY LOGS"), *current,
+                            sample.sampled_at);
+      sample.segments = binary_logs_.segments(*current);
+      sample.current_position = std::move(current);
     } catch (const MysqlError& e) {
       // A primary without log_bin has no position and no replicas to measure; it is still a
       // (writable) primary, which is what split-brain detection needs.
       if (e.number != kNoBinaryLogging) throw;
+      binary_logs_.clear();
+    }
+  }
+
+  // SHOW MASTER STATUS or SHOW BINARY LOG STATUS, whichever this connection's server
+  // understands: the version's choice first; after a syntax error the other one, from then on.
+  std::vector<MysqlRow> run_binlog_status(const std::string& version) {
+    if (binlog_status_.empty()) binlog_status_ = mysql_binlog_status_statement(version);
+    try {
+      return run(binlog_status_, binlog_status_);
+    } catch (const MysqlError& e) {
+      if (e.number != kParseError) throw;
+      // Tried once per cycle: when both fail, the cycle fails and the reconnect starts over.
+      binlog_status_ =
+          binlog_status_ == kShowMasterStatus ? kShowBinaryLogStatus : kShowMasterStatus;
+      return run(binlog_status_, binlog_status_);
     }
   }
 
@@ -320,6 +349,8 @@ class MysqlCollector final : public Collector {
                        true, false};
     }
     replica_status_.clear();
+    binlog_status_.clear();
+    binary_logs_.clear();  // the server behind the address may have changed
     std::string server = mysql_get_server_info(conn_);
     mariadb_ = flavour_hint_.value_or(is_mariadb_version(server));
   }
@@ -471,6 +502,8 @@ class MysqlCollector final : public Collector {
   bool mariadb_ = false;              // this connection's flavour
   std::optional<bool> flavour_hint_;  // set when the handshake's version proved wrong
   std::string replica_status_;        // the spelling this connection's server understands
+  std::string binlog_status_;         // SHOW MASTER STATUS or SHOW BINARY LOG STATUS, likewise
+  MysqlBinaryLogList binary_logs_;    // a primary's binlog files, listed when they may change
   std::mutex mutex_;  // guards socket_ and aborted_ against abort() from the scheduler
   int socket_ = -1;
   bool aborted_ = false;

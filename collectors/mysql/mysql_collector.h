@@ -1,5 +1,6 @@
-// MySQL/MariaDB collector: role, binlog positions and replica channels, in at most three
-// statements per cycle over one persistent connection; plus the pure pieces it is built from.
+// MySQL/MariaDB collector: role, binlog positions and replica channels, in three statements per
+// cycle over one persistent connection (a primary's fourth, SHOW BINARY LOGS, only when its
+// list of binlog files may have changed); plus the pure pieces it is built from.
 #pragma once
 
 #include <chrono>
@@ -75,6 +76,23 @@ struct MysqlRole {
 MysqlRole mysql_role(const std::vector<ReplicationChannel>& channels, bool read_only,
                      bool super_read_only);
 
+// ---- A primary's binlog ---------------------------------------------------------------------
+
+// The statement that reads a primary's current binlog file and position on a server of this
+// @@version: MySQL >= 8.2.0 "SHOW BINARY LOG STATUS" (8.2 deprecated SHOW MASTER STATUS, 8.4
+// removed it); MariaDB, older MySQL and an unparsable version "SHOW MASTER STATUS" (MariaDB's
+// only spelling before 10.5.2, an alias of SHOW BINLOG STATUS since). The collector switches
+// to the other spelling, for as long as the connection lasts, when the server answers one
+// with a syntax error (a MySQL 8.4 behind a proxy that rewrites the version).
+const char* mysql_binlog_status_statement(const std::string& version);
+
+// The rows of SHOW MASTER STATUS / SHOW BINARY LOG STATUS / SHOW BINLOG STATUS → the current
+// position. Columns File, Position, Binlog_Do_DB, Binlog_Ignore_DB, and on MySQL
+// Executed_Gtid_Set; only File and Position are read. No row means binary logging is off:
+// nullopt. Throws std::runtime_error when Position is not a number or File has no numeric
+// extension: a position lagwatch cannot order is an error, never a guess.
+std::optional<Position> parse_binlog_status(const std::vector<MysqlRow>& rows);
+
 // SHOW BINARY LOGS on a primary: every file as a segment, and the newest file's end as the
 // current position (nullopt when no file name parses).
 struct MysqlBinaryLogs {
@@ -86,6 +104,41 @@ struct MysqlBinaryLogs {
 // file's 512-byte header is not counted, as binlog positions do not count it. Names without a
 // numeric extension are skipped; a size that is not a number throws std::runtime_error.
 MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows);
+
+// A primary's binlog files as its last SHOW BINARY LOGS listed them. The sizes are what lag
+// across files needs, and a closed file's size never changes, so the list is read again only
+// when it may be out of date; SHOW BINARY LOGS is not cheap on a primary that keeps thousands
+// of files (the server reads its index and the size of every file, holding the index lock).
+class MysqlBinaryLogList {
+ public:
+  // PURGE BINARY LOGS by hand removes files without a rotation: a list is re-read at this
+  // age, so the segments match the server's own list again within a minute.
+  static constexpr std::chrono::seconds kMaxAge{60};
+
+  // Whether SHOW BINARY LOGS must run in a cycle that read `current` (from SHOW MASTER STATUS)
+  // at `now`: nothing listed yet (first cycle, a new connection, the node has just become a
+  // primary), the current file is not the one current at the listing (a rotation, RESET
+  // MASTER), or the list is kMaxAge old (or from a future the wall clock has stepped back from).
+  bool needs_listing(const Position& current, WallTime now) const;
+
+  // Keeps the files of SHOW BINARY LOGS rows (see parse_binary_logs) read in a cycle whose
+  // current position was `current`, at `now`. Throws as parse_binary_logs does, keeping the
+  // previous list.
+  void update(const std::vector<MysqlRow>& rows, const Position& current, WallTime now);
+
+  // Forgets the list, so the next needs_listing() is true.
+  void clear();
+
+  // The sample's segments for the current position: every listed file before the current one
+  // with its size, then the current file ending at `current` — what SHOW BINARY LOGS would
+  // list now, so bytes_between() measures as it would from that list.
+  std::vector<Segment> segments(const Position& current) const;
+
+ private:
+  std::optional<std::uint64_t> listed_at_file_;  // the current file's number at the listing
+  WallTime listed_at_{};
+  std::vector<Segment> files_;  // in the server's order (oldest first)
+};
 
 // What a client or server error number means for lagwatch_collection_errors_total{reason}.
 // `connecting`: the error came from mysql_real_connect(). `aborted`: abort() was called

@@ -1,5 +1,6 @@
-// The MySQL collector's pure pieces: status rows → channels, role, binlog segments, error
-// reasons (see mysql_collector.h). No driver calls here, so all of it is unit-tested.
+// The MySQL collector's pure pieces: status rows → channels, role, binlog position and
+// segments, when to list binlogs, error reasons (see mysql_collector.h). No driver calls here,
+// so all of it is unit-tested.
 #include "mysql/mysql_collector.h"
 
 #include <algorithm>
@@ -157,6 +158,29 @@ MysqlRole mysql_role(const std::vector<ReplicationChannel>& channels, bool read_
   return {Role::replica, writable};
 }
 
+const char* mysql_binlog_status_statement(const std::string& version) {
+  auto v = version_numbers(version);
+  if (is_mariadb_version(version) || v < std::array<unsigned, 3>{8, 2, 0})
+    return "SHOW MASTER STATUS";
+  return "SHOW BINARY LOG STATUS";
+}
+
+std::optional<Position> parse_binlog_status(const std::vector<MysqlRow>& rows) {
+  if (rows.empty()) return std::nullopt;
+  auto file = column(rows.front(), "File", "");
+  auto offset = column(rows.front(), "Position", "");
+  if (!file.present || !offset.present)
+    throw std::runtime_error("the binlog status row has no File or Position column");
+  auto at = number<std::uint64_t>(offset);
+  if (!file.value || !at)
+    throw std::runtime_error("the binlog status row has a NULL File or Position");
+  auto position = mysql_binlog_position(*file.value, *at);
+  if (!position)
+    throw std::runtime_error("File is not a binlog file name with a numeric extension: \"" +
+                             *file.value + "\"");
+  return position;
+}
+
 MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows) {
   MysqlBinaryLogs out;
   for (const auto& row : rows) {
@@ -173,6 +197,34 @@ MysqlBinaryLogs parse_binary_logs(const std::vector<MysqlRow>& rows) {
     out.segments.push_back({position->segment, *size});
     if (!out.current_position || *out.current_position < *position) out.current_position = position;
   }
+  return out;
+}
+
+bool MysqlBinaryLogList::needs_listing(const Position& current, WallTime now) const {
+  return listed_at_file_ != current.segment || now < listed_at_ || now - listed_at_ >= kMaxAge;
+}
+
+void MysqlBinaryLogList::update(const std::vector<MysqlRow>& rows, const Position& current,
+                                WallTime now) {
+  files_ = parse_binary_logs(rows).segments;
+  listed_at_file_ = current.segment;
+  listed_at_ = now;
+}
+
+void MysqlBinaryLogList::clear() {
+  listed_at_file_.reset();
+  files_.clear();
+}
+
+std::vector<Segment> MysqlBinaryLogList::segments(const Position& current) const {
+  std::vector<Segment> out;
+  out.reserve(files_.size() + 1);
+  // Files listed after the current one exist only when the server rotated between the two
+  // statements; they are left out, as a list read with the position would not have them.
+  for (const auto& file : files_)
+    if (file.number < current.segment) out.push_back(file);
+  // The current file's size at the listing is stale by now; its end is the current position.
+  out.push_back({current.segment, current.offset});
   return out;
 }
 

@@ -1,8 +1,11 @@
 // The MySQL/MariaDB rows → sample conversions: replica status rows (captured from MariaDB 10.11,
-// written from the MySQL manual's column lists), role, SHOW BINARY LOGS, error reasons.
+// written from the MySQL manual's column lists), role, SHOW MASTER STATUS / SHOW BINARY LOG
+// STATUS, SHOW BINARY LOGS and when it runs, error reasons.
 #include <gtest/gtest.h>
 
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mysql/mysql_collector.h"
 #include "units.h"
@@ -599,6 +602,247 @@ TEST(MysqlBinaryLogs, EncryptedFilesAreMeasuredWithoutTheirHeader) {
   EXPECT_EQ(logs.segments[2].size, 700u);
   auto active = parse_binary_logs({binlog("binlog.000004", "2560", "Yes")});
   EXPECT_EQ(active.current_position->offset, 2048u);
+}
+
+// ---- SHOW MASTER STATUS / SHOW BINARY LOG STATUS ------------------------------------------
+
+// SHOW MASTER STATUS\G on MariaDB 10.11.19 (Debian 12) after two FLUSH BINARY LOGS; SHOW BINLOG
+// STATUS\G printed the same row.
+constexpr std::string_view kMariadbMasterStatus = R"(
+            File: mysql-bin.000003
+        Position: 555
+    Binlog_Do_DB:
+Binlog_Ignore_DB:
+)";
+
+// SHOW BINARY LOG STATUS\G on MySQL 8.4, as its manual prints it (SHOW MASTER STATUS on 8.0
+// has the same columns).
+constexpr std::string_view kMysqlBinaryLogStatus = R"(
+             File: source-bin.000002
+         Position: 1307
+     Binlog_Do_DB: test
+ Binlog_Ignore_DB: manual, mysql
+Executed_Gtid_Set: 3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5
+)";
+
+TEST(MysqlBinlogStatus, MariadbRowIsTheCurrentPosition) {
+  auto position = parse_binlog_status({vertical(kMariadbMasterStatus)});
+  ASSERT_TRUE(position);
+  EXPECT_EQ(position->segment, 3u);
+  EXPECT_EQ(position->offset, 555u);
+  EXPECT_EQ(position->text, "mysql-bin.000003:555");
+}
+
+TEST(MysqlBinlogStatus, MysqlRowWithGtidsIsTheCurrentPosition) {
+  auto position = parse_binlog_status({vertical(kMysqlBinaryLogStatus)});
+  ASSERT_TRUE(position);
+  EXPECT_EQ(position->segment, 2u);
+  EXPECT_EQ(position->offset, 1307u);
+  EXPECT_EQ(position->text, "source-bin.000002:1307");
+}
+
+TEST(MysqlBinlogStatus, NoRowMeansBinaryLoggingIsOff) { EXPECT_FALSE(parse_binlog_status({})); }
+
+TEST(MysqlBinlogStatus, AnUnreadableRowIsAnErrorNotAPosition) {
+  auto row = vertical(kMariadbMasterStatus);
+  EXPECT_THROW(parse_binlog_status({with(row, "Position", "55x")}), std::runtime_error);
+  EXPECT_THROW(parse_binlog_status({with(row, "Position", std::nullopt)}), std::runtime_error);
+  EXPECT_THROW(parse_binlog_status({with(row, "File", std::nullopt)}), std::runtime_error);
+  EXPECT_THROW(parse_binlog_status({with(row, "File", "mysql-bin")}), std::runtime_error)
+      << "no numeric extension: the position could not be ordered";
+  row.erase("Position");
+  EXPECT_THROW(parse_binlog_status({row}), std::runtime_error);
+}
+
+TEST(MysqlVersion, BinlogStatusStatement) {
+  EXPECT_STREQ(mysql_binlog_status_statement("10.11.19-MariaDB-0+deb12u1-log"),
+               "SHOW MASTER STATUS")
+      << "MariaDB has no SHOW BINARY LOG STATUS (a syntax error on 10.11)";
+  EXPECT_STREQ(mysql_binlog_status_statement("5.5.5-10.4.32-MariaDB"), "SHOW MASTER STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("11.8.2-MariaDB"), "SHOW MASTER STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("5.7.44-log"), "SHOW MASTER STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("8.0.36"), "SHOW MASTER STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("8.1.0"), "SHOW MASTER STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("8.2.0"), "SHOW BINARY LOG STATUS")
+      << "added in 8.2.0, where SHOW MASTER STATUS is deprecated";
+  EXPECT_STREQ(mysql_binlog_status_statement("8.4.0-commercial"), "SHOW BINARY LOG STATUS")
+      << "8.4 removed SHOW MASTER STATUS";
+  EXPECT_STREQ(mysql_binlog_status_statement("9.1.0"), "SHOW BINARY LOG STATUS");
+  EXPECT_STREQ(mysql_binlog_status_statement("weird"), "SHOW MASTER STATUS")
+      << "unknown: the spelling every server but MySQL 8.4+ knows, with the fallback on a "
+         "syntax error";
+}
+
+// ---- When SHOW BINARY LOGS runs --------------------------------------------------------------
+
+using Segments = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
+Segments numbers_and_sizes(const std::vector<Segment>& segments) {
+  Segments out;
+  for (const auto& s : segments) out.emplace_back(s.number, s.size);
+  return out;
+}
+
+// One primary's binlog as a test drives it: the files' sizes, the newest is the current file.
+struct FakeBinlog {
+  std::string base = "mysql-bin";
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> files{{1, 103406}, {2, 3440}, {3, 3769}};
+
+  std::string name(std::uint64_t n) const {
+    auto digits = std::to_string(n);
+    return base + "." + std::string(6 - digits.size(), '0') + digits;
+  }
+  Position current() const {
+    return *mysql_binlog_position(name(files.back().first), files.back().second);
+  }
+  std::vector<MysqlRow> show_binary_logs() const {
+    std::vector<MysqlRow> rows;
+    for (auto [n, size] : files)
+      rows.push_back(binlog(name(n).c_str(), std::to_string(size).c_str()));
+    return rows;
+  }
+  void write(std::uint64_t bytes) { files.back().second += bytes; }
+  void rotate() { files.emplace_back(files.back().first + 1, 256); }
+};
+
+// What the collector does with the list in one cycle; counts the SHOW BINARY LOGS it ran.
+struct ListingCycle {
+  MysqlBinaryLogList list;
+  int listings = 0;
+
+  std::vector<Segment> run(const FakeBinlog& server, WallTime now) {
+    auto current = server.current();
+    if (list.needs_listing(current, now)) {
+      list.update(server.show_binary_logs(), current, now);
+      ++listings;
+    }
+    return list.segments(current);
+  }
+};
+
+const WallTime kStart{std::chrono::seconds(1'800'000'000)};
+
+TEST(MysqlBinaryLogList, ListsOnceThenOnlyAfterARotation) {
+  FakeBinlog server;
+  ListingCycle cycle;
+  auto now = kStart;
+  for (int i = 0; i < 30; ++i, now += std::chrono::seconds(1)) {
+    server.write(250);
+    cycle.run(server, now);
+  }
+  EXPECT_EQ(cycle.listings, 1) << "30 cycles without a rotation: the first lists";
+  server.rotate();
+  cycle.run(server, now);
+  EXPECT_EQ(cycle.listings, 2) << "a new current file: listed again";
+  for (int i = 0; i < 10; ++i, now += std::chrono::seconds(1)) {
+    server.write(100);
+    cycle.run(server, now);
+  }
+  EXPECT_EQ(cycle.listings, 2);
+}
+
+TEST(MysqlBinaryLogList, SegmentsAreWhatAListingEveryCycleWouldGive) {
+  // Every cycle, whether or not it listed, hands on what SHOW BINARY LOGS would have listed in
+  // that cycle (the current file's size being the position), so lag_bytes is unchanged.
+  FakeBinlog server;
+  ListingCycle cycle;
+  auto now = kStart;
+  auto replica = *mysql_binlog_position("mysql-bin.000001", 100351);
+  for (int i = 0; i < 40; ++i, now += std::chrono::milliseconds(500)) {
+    if (i % 7 == 3) server.rotate();
+    server.write(50 * static_cast<std::uint64_t>(i));
+    auto segments = cycle.run(server, now);
+    auto every_cycle = parse_binary_logs(server.show_binary_logs());
+    ASSERT_EQ(numbers_and_sizes(segments), numbers_and_sizes(every_cycle.segments))
+        << "cycle " << i;
+    EXPECT_EQ(bytes_between(replica, server.current(), segments),
+              bytes_between(replica, *every_cycle.current_position, every_cycle.segments))
+        << "cycle " << i;
+  }
+  EXPECT_EQ(cycle.listings, 1 + 6) << "the first cycle and each of the 6 rotations";
+}
+
+TEST(MysqlBinaryLogList, LagAcrossFilesFromCapturedRows) {
+  // MariaDB 10.11 after two FLUSH BINARY LOGS: SHOW BINARY LOGS listed 103406, 3440 and 3769
+  // bytes and SHOW MASTER STATUS said mysql-bin.000003:3769; the replica had executed up to
+  // mysql-bin.000001:100351. Then 1000 more bytes went into mysql-bin.000003.
+  MysqlBinaryLogList list;
+  auto current = *mysql_binlog_position("mysql-bin.000003", 3769);
+  ASSERT_TRUE(list.needs_listing(current, kStart));
+  list.update({binlog("mysql-bin.000001", "103406"), binlog("mysql-bin.000002", "3440"),
+               binlog("mysql-bin.000003", "3769")},
+              current, kStart);
+  auto replica = *mysql_binlog_position("mysql-bin.000001", 100351);
+  EXPECT_EQ(bytes_between(replica, current, list.segments(current)), 10264u)
+      << "(103406 - 100351) + 3440 + 3769, computed by hand";
+  auto later = *mysql_binlog_position("mysql-bin.000003", 4769);
+  EXPECT_FALSE(list.needs_listing(later, kStart + std::chrono::seconds(1)));
+  EXPECT_EQ(numbers_and_sizes(list.segments(later)), (Segments{{1, 103406}, {2, 3440}, {3, 4769}}));
+  EXPECT_EQ(bytes_between(replica, later, list.segments(later)), 11264u);
+}
+
+TEST(MysqlBinaryLogList, ARotationBetweenStatusAndListingIsLeftForTheNextCycle) {
+  // SHOW MASTER STATUS said mysql-bin.000003:3769, then the server rotated before SHOW BINARY
+  // LOGS: the list has 000003 closed at 3800 and a new 000004.
+  MysqlBinaryLogList list;
+  auto current = *mysql_binlog_position("mysql-bin.000003", 3769);
+  list.update({binlog("mysql-bin.000002", "3440"), binlog("mysql-bin.000003", "3800"),
+               binlog("mysql-bin.000004", "256")},
+              current, kStart);
+  EXPECT_EQ(numbers_and_sizes(list.segments(current)), (Segments{{2, 3440}, {3, 3769}}))
+      << "as a listing taken with the position would have been";
+  auto next = *mysql_binlog_position("mysql-bin.000004", 300);
+  EXPECT_TRUE(list.needs_listing(next, kStart + std::chrono::seconds(1)))
+      << "000004 was not the current file at the listing";
+}
+
+TEST(MysqlBinaryLogList, ReadAgainAfterAMinuteForPurgesByHand) {
+  MysqlBinaryLogList list;
+  auto current = *mysql_binlog_position("mysql-bin.000003", 3769);
+  list.update({binlog("mysql-bin.000002", "3440"), binlog("mysql-bin.000003", "3769")}, current,
+              kStart);
+  EXPECT_FALSE(list.needs_listing(
+      current, kStart + MysqlBinaryLogList::kMaxAge - std::chrono::milliseconds(1)));
+  EXPECT_TRUE(list.needs_listing(current, kStart + MysqlBinaryLogList::kMaxAge));
+  EXPECT_TRUE(list.needs_listing(current, kStart - std::chrono::seconds(1)))
+      << "the wall clock stepped back: the list's age is unknown";
+  // PURGE BINARY LOGS TO 'mysql-bin.000003': the next listing drops 000002, as a listing every
+  // cycle would have; a replica still executing 000002 has unknown lag_bytes again.
+  list.update({binlog("mysql-bin.000003", "3769")}, current, kStart + MysqlBinaryLogList::kMaxAge);
+  EXPECT_EQ(numbers_and_sizes(list.segments(current)), (Segments{{3, 3769}}));
+  EXPECT_FALSE(bytes_between(*mysql_binlog_position("mysql-bin.000002", 100), current,
+                             list.segments(current)));
+}
+
+TEST(MysqlBinaryLogList, ClearedListIsReadAgain) {
+  // The collector clears it on a new connection, on a demotion and when binary logging is off.
+  MysqlBinaryLogList list;
+  auto current = *mysql_binlog_position("mysql-bin.000003", 3769);
+  list.update({binlog("mysql-bin.000003", "3769")}, current, kStart);
+  EXPECT_FALSE(list.needs_listing(current, kStart));
+  list.clear();
+  EXPECT_TRUE(list.needs_listing(current, kStart));
+}
+
+TEST(MysqlBinaryLogList, ResetMasterStartsANewList) {
+  // RESET MASTER (RESET BINARY LOGS AND GTIDS on 8.4): back to file 1, a new current file.
+  MysqlBinaryLogList list;
+  auto before = *mysql_binlog_position("mysql-bin.000007", 900);
+  list.update({binlog("mysql-bin.000006", "5000"), binlog("mysql-bin.000007", "900")}, before,
+              kStart);
+  auto after = *mysql_binlog_position("mysql-bin.000001", 328);
+  EXPECT_TRUE(list.needs_listing(after, kStart + std::chrono::seconds(1)));
+  EXPECT_EQ(numbers_and_sizes(list.segments(after)), (Segments{{1, 328}}))
+      << "even before the new listing, no file from the old list is handed on";
+}
+
+TEST(MysqlBinaryLogList, EncryptedFilesAreMeasuredWithoutTheirHeader) {
+  // MySQL 8.0.14+: SHOW BINARY LOGS counts the 512-byte header; SHOW BINARY LOG STATUS does not.
+  MysqlBinaryLogList list;
+  auto current = *mysql_binlog_position("binlog.000002", 2048);
+  list.update({binlog("binlog.000001", "1512", "Yes"), binlog("binlog.000002", "2560", "Yes")},
+              current, kStart);
+  EXPECT_EQ(numbers_and_sizes(list.segments(current)), (Segments{{1, 1000}, {2, 2048}}));
 }
 
 // ---- Versions and errors -------------------------------------------------------------------
