@@ -19,6 +19,9 @@ import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from processes import stop_process, wait_or_kill  # noqa: E402  (shared with the tests)
+
 FIXTURE = {"postgres": os.path.join(ROOT, "scripts", "fixtures", "pg"),
            "mysql": os.path.join(ROOT, "scripts", "fixtures", "mysql")}
 PREFIX = {"postgres": "pg", "mysql": "db"}
@@ -168,13 +171,7 @@ class Stack:
                              start_new_session=True)
 
         def stop():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p, grace_seconds=10)
             logf.close()
         self.add(stop)
         p.logfile = logf
@@ -243,12 +240,8 @@ class Session:
 
     def close(self):
         if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.stdin.close()  # the client exits at end of input
+            wait_or_kill(self.proc, grace_seconds=10)
 
 
 class Servers:

@@ -5,7 +5,6 @@ also when a test fails. lagwatch is started by PID and stopped by PID.
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -19,6 +18,8 @@ from datetime import datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from processes import stop_process
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PG_FIXTURE = os.path.join(ROOT, "scripts", "fixtures", "pg")
@@ -158,19 +159,38 @@ class MysqlCluster(ServerSet):
         return "mysql://lagwatch@127.0.0.1:%d/" % self.port(node)
 
 
+def list_server_set(fixture, directory):
+    """Lists a server set, before it comes up, in scripts/test's $LAGWATCH_TEST_SERVERS: a file
+    naming its fixture (pg, mysql) and its directory, which the caller removes once `down` has
+    succeeded. A pytest-xdist worker killed with the run tears nothing down; scripts/test's
+    exit trap runs `scripts/fixtures/NAME down DIR` for every file left. Returns the file, or
+    None outside scripts/test."""
+    listing = os.environ.get("LAGWATCH_TEST_SERVERS")
+    if not listing:
+        return None
+    entry = os.path.join(listing, os.path.basename(directory))
+    with open(entry + ".part", "w") as f:
+        f.write("%s\n%s\n" % (os.path.basename(fixture), directory))
+    os.rename(entry + ".part", entry)  # whole or absent, for a trap reading it at any moment
+    return entry
+
+
 def servers(kind):
     """A fresh primary and two replicas with a light write load; torn down on exit."""
     directory = tempfile.mkdtemp(prefix="lw-%s-" % kind.prefix)
     base = free_port_block(3)
     cluster = kind(directory, base, 2)
     replicas_flag = "--standbys" if kind is PgCluster else "--replicas"
+    entry = list_server_set(kind.fixture, directory)
     try:
         cluster.run("up", directory, "--port", str(base), replicas_flag, "2", timeout=300)
         cluster.run("load", directory, "--rate", "20")
         yield cluster
     finally:
-        subprocess.run([kind.fixture, "down", directory], timeout=120)
+        down = subprocess.run([kind.fixture, "down", directory], timeout=120)
         shutil.rmtree(directory, ignore_errors=True)
+        if entry and down.returncode == 0:
+            os.unlink(entry)  # else scripts/test's exit trap tries `down` again
 
 
 def pg_servers():
@@ -308,14 +328,8 @@ class Lagwatch:
     def stop(self):
         """Stops lagwatch (SIGTERM, SIGKILL after 20 s) and fails the test if its log holds a
         sanitizer report (it is written at exit for leaks)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                # A sanitizer build's exit (its leak check) is slower than a normal one's.
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # A sanitizer build's exit (its leak check) is slower than a normal one's.
+        stop_process(self.proc, grace_seconds=20)
         if self.log.closed:
             return
         text = self.log_text()

@@ -5,9 +5,10 @@ import csv
 import io
 import os
 import shutil
-import signal
 import socket
 import subprocess
+
+from processes import stop_process
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -91,20 +92,8 @@ class Haproxy:
             and self.state(n) == ("UP", 100) for n in standbys)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_seconds=10)
         self.log.close()
-
-
-def serving(state):
-    status, weight = state
-    return status == "UP" and weight > 0
-
 
 
 def serving(state):

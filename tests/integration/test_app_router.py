@@ -7,7 +7,6 @@ import json
 import os
 import random
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import pytest
 
 from conftest import ROOT, wait_for
+from processes import stop_process
 
 ROUTER_DIR = os.path.join(ROOT, "examples", "app-router")
 sys.path.insert(0, ROUTER_DIR)
@@ -161,9 +161,4 @@ def test_router_script_prints_each_new_list(lw):
         assert [node for node, _ in line["replicas"]] == ["pg2", "pg3"], line
         assert line["fallback"] == "none"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_seconds=5)

@@ -14,6 +14,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import LAGWATCH_BIN, ROOT, free_port_block, wait_for
+from processes import stop_process
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -68,13 +69,7 @@ class Process:
         return "".join(text)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_seconds=10)
         self.stdout.close()
         self.stderr.close()
 

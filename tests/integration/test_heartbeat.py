@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import assert_delay_in_force, wait_for
+from processes import wait_or_kill
 
 SETUP = {
     "postgres": ["CREATE SCHEMA IF NOT EXISTS lagwatch",
@@ -140,11 +141,7 @@ class PtHeartbeat:
             self.client.stdin.close()  # the client exits at end of input
         except BrokenPipeError:
             pass  # it already exited; stderr says why
-        try:
-            self.client.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.client.kill()  # by PID: this Popen's own child
-            self.client.wait()
+        wait_or_kill(self.client, grace_seconds=10)
         errors = self.client.stderr.read()
         self.client.stderr.close()
         assert self.client.returncode == 0 and not errors, (self.client.returncode, errors)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import LAGWATCH_BIN, free_port_block, wait_for
+from processes import stop_process
 from receiver import Receiver, verify
 
 PG_CLUSTER, MY_CLUSTER = "orders", "accounts"
@@ -202,15 +202,9 @@ class SecretLagwatch:
         return self.log_path.read_text()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        status = stop_process(self.proc, grace_seconds=10)
         self.log.close()
-        return self.proc.returncode
+        return status
 
 
 @pytest.fixture

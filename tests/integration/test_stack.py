@@ -10,7 +10,6 @@ uid), described, with units and coloured thresholds.
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, Lagwatch, free_port_block, wait_for
+from processes import stop_process
 from receiver import Receiver
 
 DASHBOARD_DIR = os.path.join(ROOT, "dashboards")
@@ -256,13 +256,7 @@ class Prometheus:
                 and all(a["labels"].get(k) == v for k, v in labels.items())]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_seconds=15)
         self.log.close()
 
 

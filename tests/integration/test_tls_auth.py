@@ -2,7 +2,6 @@
 auth (401 without, 200 with credentials), /metrics left open by metrics_open, and no password
 in the log. Zero clusters are enough: nothing here is about databases."""
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -12,6 +11,7 @@ import base64
 import pytest
 
 from conftest import LAGWATCH_BIN, free_port_block
+from processes import stop_process
 
 # Fixed hashes (the unit tests use the same), made with Python's crypt and hashlib:
 #   crypt.crypt("s3cret-bcrypt", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**4))
@@ -95,13 +95,7 @@ class TlsLagwatch:
         return self.log_path.read_text()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_seconds=10)
         self.log.close()
 
 
