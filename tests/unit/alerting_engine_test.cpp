@@ -596,6 +596,32 @@ TEST(AlertBook, SplitBrainSilencesPerNodeAlertsOfItsCluster) {
                                "trigger lagwatch:orders:no_routable_replica"}));
 }
 
+TEST(AlertBook, NoPrimarySilencesTheReplicasLostStreams) {
+  Harness h(timers(0s));
+  // The primary is gone: every standby loses its stream at once.
+  const auto orphaned = cluster(
+      {down("pg1"), replica("pg2", stream(0.0, 0, false)), replica("pg3", stream(0.0, 0, false))});
+  h.feed(orphaned);
+  h.hold(orphaned, 1min);
+  ASSERT_TRUE(h.alert(Condition::replica_disconnected, "pg2"));
+  EXPECT_TRUE(h.alert(Condition::replica_disconnected, "pg2")->firing());
+  EXPECT_TRUE(h.alert(Condition::replica_disconnected, "pg2")->inhibited);
+  EXPECT_TRUE(h.alert(Condition::replica_disconnected, "pg3")->inhibited);
+  for (const auto& w : h.work()) EXPECT_EQ(w.find("replica_disconnected"), std::string::npos) << w;
+  const auto work = h.work();
+  EXPECT_NE(std::find(work.begin(), work.end(), "trigger lagwatch:orders:no_primary"), work.end());
+  // Once a primary is back, a standby still not streaming is paged for.
+  const auto one_lost =
+      cluster({primary(), replica("pg2", stream(0.0, 0, false)), lagging("pg3", 0)});
+  h.deliver();
+  h.hold(one_lost, 1min);
+  EXPECT_FALSE(h.alert(Condition::replica_disconnected, "pg2")->inhibited);
+  EXPECT_EQ(h.work(), (Pending{"resolve lagwatch:orders:no_primary",
+                               "resolve lagwatch:orders:no_routable_replica",
+                               "resolve lagwatch:orders:pg1:node_down",
+                               "trigger lagwatch:orders:pg2:replica_disconnected"}));
+}
+
 TEST(AlertBook, ReceiversGetOnlyTheirConditionsAndSeverities) {
   Harness h(timers(0s), {route("pd", {Severity::critical}), route("chat"),
                          route("lag", {}, {Condition::lag_warning})});
