@@ -124,17 +124,22 @@ def http_get(url, timeout=10):
         return r.status, dict(r.headers), r.read()
 
 
-def scrape_latencies(url, n):
+def scrape_latencies(url, n, first_byte=None):
     """Latency (ms) of n sequential GETs, each on a new connection, timed by curl
     (time_total: connect to last byte), so the figure is the server's and not Python reading
-    a large body. Returns (latencies, size of the last body)."""
+    a large body. Returns (latencies, size of the last body). With a list as `first_byte`,
+    also appends to it each request's time to its first byte (time_starttransfer, ms): the
+    server's time to start answering, without the transfer of the body."""
     out = []
     size = 0
     for _ in range(n):
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
+                            "%{time_total} %{size_download} %{time_starttransfer}",
                             "--max-time", "10", url], capture_output=True, text=True, check=True)
-        seconds, size = r.stdout.split()
+        seconds, size, starttransfer = r.stdout.split()
         out.append(float(seconds) * 1000)
+        if first_byte is not None:
+            first_byte.append(float(starttransfer) * 1000)
         size = int(size)
     return out, size
 
