@@ -283,25 +283,16 @@ std::vector<std::shared_ptr<const std::string>> MetricsText::pieces(
   // Families in order of first appearance, each one's samples contiguous under one header,
   // as the text format requires: the order render_metrics gives. Each piece shares
   // ownership of its cluster's rendering (aliasing shared_ptr), so no text is copied.
-  std::vector<std::pair<std::string_view, std::vector<std::shared_ptr<const std::string>>>>
-      families;
-  std::map<std::string_view, std::size_t> index;
-  std::size_t count = 1;
+  std::vector<std::vector<std::shared_ptr<const std::string>>> families;  // header, samples…
+  std::map<std::string_view, std::size_t> index;                          // name → families
   for (const auto& c : clusters)
     for (const auto& family : c->families) {
       auto [it, first] = index.try_emplace(family.name, families.size());
-      if (first) {
-        families.emplace_back(family.name,
-                              std::vector<std::shared_ptr<const std::string>>{{c, &family.header}});
-        ++count;
-      }
-      families[it->second].second.emplace_back(c, &family.samples);
-      ++count;
+      if (first) families.push_back({{c, &family.header}});
+      families[it->second].emplace_back(c, &family.samples);
     }
-  std::vector<std::shared_ptr<const std::string>> out;
-  out.reserve(count + 1);
-  out.push_back(build_info);
-  for (auto& [name, parts] : families)
+  std::vector<std::shared_ptr<const std::string>> out{build_info};
+  for (auto& parts : families)
     for (auto& p : parts) out.push_back(std::move(p));
   std::vector<MetricFamily> more;
   for (const auto* c : extra) {
