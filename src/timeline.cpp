@@ -6,15 +6,15 @@
 namespace lagwatch {
 
 void PositionTimeline::record(const std::string& primary, WallTime at, const Position& position) {
-  if (primary != primary_ || (!entries_.empty() && position < entries_.back().position)) {
+  if (primary != primary_ || (!entries_.empty() && entries_.back() > position)) {
     entries_.clear();
     primary_ = primary;
   }
-  if (!entries_.empty() && entries_.back().position == position) {
+  if (!entries_.empty() && entries_.back() == position) {
     entries_.back().at = std::max(entries_.back().at, at);
     return;
   }
-  entries_.push_back({at, position});
+  entries_.push_back({at, position.segment, position.offset});
   while (entries_.size() > capacity_) entries_.pop_front();
 }
 
@@ -28,10 +28,9 @@ namespace {
 // position between the two samples; the error stays within the one interval either way.
 // Across binlog files the byte distance is unknown here, so the earlier sample is kept.
 WallTime passed_at(const auto& before, const auto& after, const Position& replayed) {
-  if (replayed == before.position || before.position.segment != after.position.segment)
-    return before.at;
-  double fraction = static_cast<double>(replayed.offset - before.position.offset) /
-                    static_cast<double>(after.position.offset - before.position.offset);
+  if (before == replayed || before.segment != after.segment) return before.at;
+  double fraction = static_cast<double>(replayed.offset - before.offset) /
+                    static_cast<double>(after.offset - before.offset);
   auto span = after.at - before.at;
   return before.at + std::chrono::duration_cast<std::chrono::nanoseconds>(span * fraction);
 }
@@ -40,12 +39,12 @@ WallTime passed_at(const auto& before, const auto& after, const Position& replay
 
 std::optional<TimelineLag> PositionTimeline::lag(const Position& replayed, WallTime at) const {
   if (entries_.empty()) return std::nullopt;
-  if (replayed >= entries_.back().position) return TimelineLag{};
+  if (entries_.back() <= replayed) return TimelineLag{};
   // First entry whose position is beyond `replayed`; the one before it is the latest the
   // replica has fully replayed.
   auto beyond = std::upper_bound(
       entries_.begin(), entries_.end(), replayed,
-      [](const Position& p, const Entry& e) { return p < e.position; });
+      [](const Position& p, const Entry& e) { return e > p; });
   if (beyond == entries_.begin()) {
     auto age = at - entries_.front().at;
     return TimelineLag{std::max(age, std::chrono::nanoseconds::zero()), true};
@@ -54,11 +53,6 @@ std::optional<TimelineLag> PositionTimeline::lag(const Position& replayed, WallT
   return TimelineLag{std::max(at - passed_at(before, *beyond, replayed),
                               std::chrono::nanoseconds::zero()),
                      false};
-}
-
-std::optional<Position> PositionTimeline::newest_position() const {
-  if (entries_.empty()) return std::nullopt;
-  return entries_.back().position;
 }
 
 void PositionTimeline::clear() {
