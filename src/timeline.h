@@ -42,26 +42,31 @@ class PositionTimeline {
   void clear();
 
  private:
-  // Where the primary was and when: the position's numbers only, not its text, 24 bytes
-  // (a full timeline is 96 KiB per cluster; with the text, a MySQL position took ~100 bytes).
+  // Where the primary was and when, 16 bytes: a full timeline is 64 KiB per cluster. The
+  // segment (a binlog file's number; always 0 on PostgreSQL) changes rarely, so it is kept
+  // once per run of entries in `segments_`, not in every entry.
   struct Entry {
     WallTime at;
-    std::uint64_t segment;
     std::uint64_t offset;
-    friend auto operator<=>(const Entry& e, const Position& p) {
-      if (auto c = e.segment <=> p.segment; c != 0) return c;
-      return e.offset <=> p.offset;
-    }
-    friend bool operator==(const Entry& e, const Position& p) {
-      return e.segment == p.segment && e.offset == p.offset;
-    }
   };
+  struct SegmentRun {
+    std::uint64_t first;  // number of its first entry, counted since the timeline began
+    std::uint64_t segment;
+  };
+  // Index in entries_ of the first entry past `replayed`, as upper_bound would find it.
+  std::size_t first_beyond(const Position& replayed) const;
+  std::uint64_t segment_at(std::size_t index) const;
+  // Index in entries_ of the first entry of a run (its first entries may have been dropped).
+  std::size_t begin_of(const SegmentRun& run) const;
+
   std::size_t capacity_;
   std::string primary_;
   // Oldest first; positions non-decreasing. While the primary stands still only the newest
   // time of a run of equal positions is kept (that is the only one lag() can pick), so an
   // idle primary does not push history out of the ring.
   std::deque<Entry> entries_;
+  std::deque<SegmentRun> segments_;  // oldest first, segments increasing
+  std::uint64_t dropped_ = 0;        // entries dropped from the front since the timeline began
 };
 
 }  // namespace lagwatch

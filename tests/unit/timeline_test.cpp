@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <vector>
+
 namespace lagwatch {
 namespace {
 
@@ -147,6 +150,78 @@ TEST(PositionTimeline, ReplicaSampledBeforePrimaryNeverGetsNegativeLag) {
   // The primary passed 150 about half-way between its samples, 0.4975 s before the replica's.
   EXPECT_NEAR(lag_s(t, pos(150), t0 + 1s), 0.4975, 1e-9);
   EXPECT_EQ(lag_s(t, pos(100), t0 - 1s), 0.0);
+}
+
+// The timeline keeps a run's segment once, not in every entry. Against the plain form of
+// design §2 — every sample with its whole position, searched as one ordered list — over
+// random walks through binlog files, with a small ring that drops entries (and whole files)
+// from the front, asked about positions in, between and around the recorded ones.
+TEST(PositionTimeline, SegmentRunsGiveTheSameLagAsEveryEntryWithItsWholePosition) {
+  struct Sample {
+    WallTime at;
+    Position position;
+  };
+  auto reference = [](const std::vector<Sample>& kept, const Position& replayed,
+                      WallTime at) -> std::optional<TimelineLag> {
+    if (kept.empty()) return std::nullopt;
+    if (replayed >= kept.back().position) return TimelineLag{};
+    auto beyond = std::upper_bound(kept.begin(), kept.end(), replayed,
+                                   [](const Position& p, const Sample& s) { return p < s.position; });
+    if (beyond == kept.begin())
+      return TimelineLag{std::max(at - kept.front().at, std::chrono::nanoseconds::zero()), true};
+    const Sample& before = *std::prev(beyond);
+    WallTime passed = before.at;
+    if (replayed != before.position && before.position.segment == beyond->position.segment) {
+      double fraction = static_cast<double>(replayed.offset - before.position.offset) /
+                        static_cast<double>(beyond->position.offset - before.position.offset);
+      passed += std::chrono::duration_cast<std::chrono::nanoseconds>(
+          (beyond->at - before.at) * fraction);
+    }
+    return TimelineLag{std::max(at - passed, std::chrono::nanoseconds::zero()), false};
+  };
+
+  std::mt19937_64 random(20261201);
+  for (int walk = 0; walk < 200; ++walk) {
+    const std::size_t capacity = 1 + random() % 12;
+    PositionTimeline t(capacity);
+    std::vector<Sample> kept;
+    Position at_primary = pos(random() % 1000, random() % 3);
+    WallTime now{};
+    for (int cycle = 0; cycle < 60; ++cycle) {
+      now += std::chrono::milliseconds(200 + random() % 1600);
+      switch (random() % 6) {
+        case 0: break;  // idle: the same position again
+        case 1: at_primary = pos(4 + random() % 50, at_primary.segment + 1 + random() % 2); break;
+        default: at_primary.offset += 1 + random() % 5000;
+      }
+      t.record("db1", now, at_primary);
+      if (!kept.empty() && kept.back().position == at_primary) {
+        kept.back().at = now;
+      } else {
+        kept.push_back({now, at_primary});
+        if (kept.size() > capacity) kept.erase(kept.begin());
+      }
+      ASSERT_EQ(t.size(), kept.size());
+      for (int ask = 0; ask < 8; ++ask) {
+        const Sample& near = kept[random() % kept.size()];
+        Position replayed = near.position;
+        switch (random() % 4) {
+          case 0: break;
+          case 1: replayed.offset += random() % 3000; break;
+          case 2: replayed.offset -= std::min<std::uint64_t>(replayed.offset, random() % 3000); break;
+          default: replayed = pos(random() % 100, replayed.segment - std::min<std::uint64_t>(
+                                                      replayed.segment, random() % 2));
+        }
+        WallTime asked = now + std::chrono::milliseconds(random() % 500) - 100ms;
+        auto want = reference(kept, replayed, asked);
+        auto got = t.lag(replayed, asked);
+        ASSERT_EQ(got.has_value(), want.has_value());
+        EXPECT_EQ(got->lag, want->lag) << "walk " << walk << " cycle " << cycle << " replayed "
+                                       << replayed.segment << ":" << replayed.offset;
+        EXPECT_EQ(got->beyond_horizon, want->beyond_horizon) << "walk " << walk;
+      }
+    }
+  }
 }
 
 }  // namespace
