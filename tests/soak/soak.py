@@ -125,6 +125,8 @@ def sample_process(pid, db_ports, listen_port, receiver_ports):
                              receiver_ports)
         classes[cls] += 1
         kinds[kind] += 1
+    if "VmRSS" not in st:  # exited, a zombie until its parent reaps it
+        raise ProcessLookupError("it has exited")
     return {
         "t": t,
         "rss_kib": int(st["VmRSS"]),
