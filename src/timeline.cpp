@@ -36,9 +36,9 @@ std::size_t PositionTimeline::begin_of(const SegmentRun& run) const {
 }
 
 std::uint64_t PositionTimeline::segment_at(std::size_t index) const {
-  auto run = std::upper_bound(
-      segments_.begin(), segments_.end(), dropped_ + index,
-      [](std::uint64_t number, const SegmentRun& r) { return number < r.first; });
+  auto run =
+      std::upper_bound(segments_.begin(), segments_.end(), dropped_ + index,
+                       [](std::uint64_t number, const SegmentRun& r) { return number < r.first; });
   return std::prev(run)->segment;
 }
 
@@ -52,10 +52,10 @@ std::size_t PositionTimeline::first_beyond(const Position& replayed) const {
   std::size_t begin = begin_of(*run);
   if (run->segment != replayed.segment) return begin;
   std::size_t end = std::next(run) == segments_.end() ? entries_.size() : begin_of(*std::next(run));
-  auto beyond = std::upper_bound(
-      entries_.begin() + static_cast<std::ptrdiff_t>(begin),
-      entries_.begin() + static_cast<std::ptrdiff_t>(end), replayed.offset,
-      [](std::uint64_t offset, const Entry& e) { return offset < e.offset; });
+  auto beyond =
+      std::upper_bound(entries_.begin() + static_cast<std::ptrdiff_t>(begin),
+                       entries_.begin() + static_cast<std::ptrdiff_t>(end), replayed.offset,
+                       [](std::uint64_t offset, const Entry& e) { return offset < e.offset; });
   return static_cast<std::size_t>(beyond - entries_.begin());
 }
 
@@ -81,7 +81,8 @@ std::optional<TimelineLag> PositionTimeline::lag(const Position& replayed, WallT
   if (replayed.offset != before.offset && segment_at(beyond - 1) == segment_at(beyond)) {
     double fraction = static_cast<double>(replayed.offset - before.offset) /
                       static_cast<double>(after.offset - before.offset);
-    passed += std::chrono::duration_cast<std::chrono::nanoseconds>((after.at - before.at) * fraction);
+    passed +=
+        std::chrono::duration_cast<std::chrono::nanoseconds>((after.at - before.at) * fraction);
   }
   return TimelineLag{std::max(at - passed, std::chrono::nanoseconds::zero()), false};
 }

@@ -165,8 +165,9 @@ TEST(PositionTimeline, SegmentRunsGiveTheSameLagAsEveryEntryWithItsWholePosition
                       WallTime at) -> std::optional<TimelineLag> {
     if (kept.empty()) return std::nullopt;
     if (replayed >= kept.back().position) return TimelineLag{};
-    auto beyond = std::upper_bound(kept.begin(), kept.end(), replayed,
-                                   [](const Position& p, const Sample& s) { return p < s.position; });
+    auto beyond =
+        std::upper_bound(kept.begin(), kept.end(), replayed,
+                         [](const Position& p, const Sample& s) { return p < s.position; });
     if (beyond == kept.begin())
       return TimelineLag{std::max(at - kept.front().at, std::chrono::nanoseconds::zero()), true};
     const Sample& before = *std::prev(beyond);
@@ -174,8 +175,8 @@ TEST(PositionTimeline, SegmentRunsGiveTheSameLagAsEveryEntryWithItsWholePosition
     if (replayed != before.position && before.position.segment == beyond->position.segment) {
       double fraction = static_cast<double>(replayed.offset - before.position.offset) /
                         static_cast<double>(beyond->position.offset - before.position.offset);
-      passed += std::chrono::duration_cast<std::chrono::nanoseconds>(
-          (beyond->at - before.at) * fraction);
+      passed +=
+          std::chrono::duration_cast<std::chrono::nanoseconds>((beyond->at - before.at) * fraction);
     }
     return TimelineLag{std::max(at - passed, std::chrono::nanoseconds::zero()), false};
   };
@@ -190,9 +191,13 @@ TEST(PositionTimeline, SegmentRunsGiveTheSameLagAsEveryEntryWithItsWholePosition
     for (int cycle = 0; cycle < 60; ++cycle) {
       now += std::chrono::milliseconds(200 + random() % 1600);
       switch (random() % 6) {
-        case 0: break;  // idle: the same position again
-        case 1: at_primary = pos(4 + random() % 50, at_primary.segment + 1 + random() % 2); break;
-        default: at_primary.offset += 1 + random() % 5000;
+        case 0:
+          break;  // idle: the same position again
+        case 1:
+          at_primary = pos(4 + random() % 50, at_primary.segment + 1 + random() % 2);
+          break;
+        default:
+          at_primary.offset += 1 + random() % 5000;
       }
       t.record("db1", now, at_primary);
       if (!kept.empty() && kept.back().position == at_primary) {
@@ -206,11 +211,17 @@ TEST(PositionTimeline, SegmentRunsGiveTheSameLagAsEveryEntryWithItsWholePosition
         const Sample& near = kept[random() % kept.size()];
         Position replayed = near.position;
         switch (random() % 4) {
-          case 0: break;
-          case 1: replayed.offset += random() % 3000; break;
-          case 2: replayed.offset -= std::min<std::uint64_t>(replayed.offset, random() % 3000); break;
-          default: replayed = pos(random() % 100, replayed.segment - std::min<std::uint64_t>(
-                                                      replayed.segment, random() % 2));
+          case 0:
+            break;
+          case 1:
+            replayed.offset += random() % 3000;
+            break;
+          case 2:
+            replayed.offset -= std::min<std::uint64_t>(replayed.offset, random() % 3000);
+            break;
+          default:
+            replayed = pos(random() % 100, replayed.segment - std::min<std::uint64_t>(
+                                                                  replayed.segment, random() % 2));
         }
         WallTime asked = now + std::chrono::milliseconds(random() % 500) - 100ms;
         auto want = reference(kept, replayed, asked);
