@@ -32,9 +32,15 @@ def free_port_block(count):
 
     Taken below the kernel's ephemeral range, where no outgoing connection (a test's thousand
     clients, a router's) can take a port between this check and the server's bind, and from
-    a slice of that range of this pytest-xdist worker's own, so workers never pick alike."""
+    a slice of that range of this pytest-xdist worker's own, so workers never pick alike.
+    $LAGWATCH_TEST_PORT_SHARE "K/N" first narrows the range to its K-th of N parts: scripts/test
+    gives the soak, which runs alongside the pytest stages, a part of its own."""
     ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
     low, high = 10000, max(ephemeral_low, 12000)
+    share = os.environ.get("LAGWATCH_TEST_PORT_SHARE")
+    if share:
+        part, parts = (int(n) for n in share.split("/"))
+        low, high = low + part * (high - low) // parts, low + (part + 1) * (high - low) // parts
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     index = int(worker[2:]) if worker[2:].isdigit() else 0
