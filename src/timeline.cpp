@@ -7,19 +7,18 @@
 namespace lagwatch {
 
 void PositionTimeline::record(const std::string& primary, WallTime at, const Position& position) {
-  if (primary != primary_) {
-    clear();
-    primary_ = primary;
-  }
-  if (!entries_.empty()) {
+  bool starts_anew = primary != primary_;
+  if (!starts_anew && !entries_.empty()) {
     Position newest{segments_.back().segment, entries_.back().offset, {}};
-    if (position < newest) {
-      clear();
-      primary_ = primary;
-    } else if (position == newest) {
+    if (position == newest) {
       entries_.back().at = std::max(entries_.back().at, at);
       return;
     }
+    starts_anew = position < newest;
+  }
+  if (starts_anew) {
+    clear();
+    primary_ = primary;
   }
   if (segments_.empty() || segments_.back().segment != position.segment)
     segments_.push_back({dropped_ + entries_.size(), position.segment});

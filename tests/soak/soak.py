@@ -108,6 +108,8 @@ def sample_process(pid, db_ports, listen_port, receiver_ports):
     """One sample of lagwatch's figures; raises OSError once the process is gone."""
     t = time.time()
     st = _status(pid)
+    if "VmRSS" not in st:  # exited, a zombie until its parent reaps it
+        raise ProcessLookupError("it has exited")
     tcp = _tcp_sockets(pid)
     other_sockets = {"unix": _socket_inodes(pid, "unix"),
                      "udp": _socket_inodes(pid, "udp") | _socket_inodes(pid, "udp6")}
@@ -125,8 +127,6 @@ def sample_process(pid, db_ports, listen_port, receiver_ports):
                              receiver_ports)
         classes[cls] += 1
         kinds[kind] += 1
-    if "VmRSS" not in st:  # exited, a zombie until its parent reaps it
-        raise ProcessLookupError("it has exited")
     return {
         "t": t,
         "rss_kib": int(st["VmRSS"]),
