@@ -2,6 +2,7 @@
 steered by lagwatch's HTTP health checks and agent-check: who gets new connections, and with
 which weight. Measured times are printed (run with -s to see them)."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -90,7 +91,11 @@ def members(lw):
 
 def test_agent_answers_one_line_per_connection(stack):
     lw, _ = stack
-    assert agent(lw, "orders/pg2\n") == "up ready 100%\n"
+    # A caught-up standby under the fixture's writes: full weight, or nearly (its lag in that
+    # cycle may be a few milliseconds, on a loaded machine tens).
+    answer = agent(lw, "orders/pg2\n")
+    m = re.fullmatch(r"up ready (\d+)%\n", answer)
+    assert m and 90 <= int(m.group(1)) <= 100, answer
     assert agent(lw, "orders/pg1\n") == "drain\n", "a primary is not a read replica"
     assert agent(lw, "orders/pg9\n") == 'down #unknown cluster/node "orders/pg9"\n'
 
